@@ -1,0 +1,665 @@
+//! Tests of the report writer over random-but-valid findings of every label.
+
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+use super::{swap_sides, write_report};
+use crate::config::Label;
+use crate::io::synth::findings::{
+    Atrophy, BleedPattern, Finding, Incidentals, Region, Side, Sinus, StudyFindings, Territory,
+};
+
+fn one_of<T: Copy>(rng: &mut ChaCha8Rng, items: &[T]) -> T {
+    items[rng.random_range(0..items.len())]
+}
+
+fn lateral(rng: &mut ChaCha8Rng) -> Side {
+    one_of(rng, &[Side::Left, Side::Right])
+}
+
+fn infarct(rng: &mut ChaCha8Rng) -> Finding {
+    let (territory, region) = one_of(
+        rng,
+        &[
+            (Territory::Mca, Region::FrontalLobe),
+            (Territory::Mca, Region::Insula),
+            (Territory::Mca, Region::TemporalLobe),
+            (Territory::Aca, Region::MedialFrontal),
+            (Territory::Pca, Region::OccipitalLobe),
+            (Territory::Pca, Region::Thalamus),
+            (Territory::Cerebellar, Region::Cerebellum),
+            (Territory::Watershed, Region::CentrumSemiovale),
+            (Territory::Perforator, Region::Putamen),
+            (Territory::Perforator, Region::InternalCapsule),
+            (Territory::Perforator, Region::Pons),
+        ],
+    );
+    let lacunar = territory == Territory::Perforator;
+    let side = lateral(rng);
+    let size_mm = if lacunar {
+        rng.random_range(5.0..15.0)
+    } else {
+        rng.random_range(20.0..70.0)
+    };
+    if rng.random_bool(0.5) {
+        Finding::AcuteInfarct {
+            territory,
+            region,
+            side,
+            size_mm,
+            lacunar,
+            haemorrhagic_transformation: !lacunar && rng.random_bool(0.3),
+            centre_mni: [0.0; 3],
+        }
+    } else {
+        Finding::ChronicInfarct {
+            territory,
+            region,
+            side,
+            size_mm,
+            lacunar,
+            centre_mni: [0.0; 3],
+        }
+    }
+}
+
+fn haemorrhage(rng: &mut ChaCha8Rng) -> Finding {
+    if rng.random_bool(0.6) {
+        Finding::Haematoma {
+            region: one_of(
+                rng,
+                &[
+                    Region::Putamen,
+                    Region::Thalamus,
+                    Region::FrontalLobe,
+                    Region::ParietalLobe,
+                    Region::Cerebellum,
+                ],
+            ),
+            side: lateral(rng),
+            size_mm: rng.random_range(12.0..60.0),
+            oedema: rng.random_bool(0.7),
+            mass_effect: rng.random_bool(0.5),
+            centre_mni: [0.0; 3],
+        }
+    } else {
+        let count = rng.random_range(3..20);
+        Finding::Microbleeds {
+            count,
+            pattern: one_of(rng, &[BleedPattern::Deep, BleedPattern::Lobar]),
+            centres_mni: vec![[0.0; 3]; count],
+        }
+    }
+}
+
+fn tumour(rng: &mut ChaCha8Rng) -> Finding {
+    match rng.random_range(0..4) {
+        0 => Finding::Glioma {
+            region: one_of(
+                rng,
+                &[
+                    Region::FrontalLobe,
+                    Region::TemporalLobe,
+                    Region::ParietalLobe,
+                ],
+            ),
+            side: lateral(rng),
+            size_mm: rng.random_range(20.0..60.0),
+            necrosis: rng.random_bool(0.6),
+            midline_shift_mm: one_of(rng, &[0.0, 3.0, 6.5, 9.0]),
+            centre_mni: [0.0; 3],
+        },
+        1 => {
+            let count = rng.random_range(1..7);
+            let side = if count == 1 {
+                lateral(rng)
+            } else {
+                one_of(rng, &[Side::Left, Side::Right, Side::Bilateral])
+            };
+            let regions = (0..count)
+                .map(|_| {
+                    one_of(
+                        rng,
+                        &[
+                            Region::FrontalLobe,
+                            Region::ParietalLobe,
+                            Region::OccipitalLobe,
+                            Region::Cerebellum,
+                        ],
+                    )
+                })
+                .collect();
+            Finding::Metastases {
+                count,
+                largest_mm: rng.random_range(8.0..30.0),
+                side,
+                regions,
+                centres_mni: vec![[0.0; 3]; count],
+            }
+        }
+        2 => {
+            let region = one_of(
+                rng,
+                &[
+                    Region::Convexity,
+                    Region::Falx,
+                    Region::SphenoidWing,
+                    Region::Parasagittal,
+                ],
+            );
+            let side = if region == Region::Falx && rng.random_bool(0.5) {
+                Side::Midline
+            } else {
+                lateral(rng)
+            };
+            Finding::Meningioma {
+                region,
+                side,
+                size_mm: rng.random_range(15.0..50.0),
+                centre_mni: [0.0; 3],
+            }
+        }
+        _ => Finding::PituitaryMacroadenoma {
+            size_mm: rng.random_range(11.0..30.0),
+            suprasellar_extension: rng.random_bool(0.5),
+            centre_mni: [0.0; 3],
+        },
+    }
+}
+
+fn other(rng: &mut ChaCha8Rng) -> Finding {
+    match rng.random_range(0..4) {
+        0 => Finding::SmallVesselDisease {
+            fazekas: rng.random_range(2..=3),
+            lacunes: rng.random_range(0..4),
+        },
+        1 => {
+            let count = rng.random_range(3..15);
+            let regions = (0..count)
+                .map(|_| {
+                    one_of(
+                        rng,
+                        &[
+                            Region::Periventricular,
+                            Region::Juxtacortical,
+                            Region::CorpusCallosum,
+                            Region::Pons,
+                            Region::CentrumSemiovale,
+                        ],
+                    )
+                })
+                .collect();
+            Finding::Demyelination {
+                count,
+                regions,
+                active: rng.random_bool(0.3),
+                centres_mni: vec![[0.0; 3]; count],
+            }
+        }
+        2 => Finding::Hydrocephalus {
+            evans_index: rng.random_range(0.31..0.42),
+            periventricular_halo: rng.random_bool(0.5),
+        },
+        _ => {
+            let region = one_of(rng, &[Region::MiddleCranialFossa, Region::PosteriorFossa]);
+            let side = if region == Region::PosteriorFossa {
+                Side::Midline
+            } else {
+                lateral(rng)
+            };
+            Finding::ArachnoidCyst {
+                region,
+                side,
+                size_mm: rng.random_range(20.0..60.0),
+                centre_mni: [0.0; 3],
+            }
+        }
+    }
+}
+
+/// The side of the main finding when it has one.
+fn main_side(f: &StudyFindings) -> Option<Side> {
+    f.findings.iter().find_map(|finding| match finding {
+        Finding::AcuteInfarct { side, .. }
+        | Finding::ChronicInfarct { side, .. }
+        | Finding::Haematoma { side, .. }
+        | Finding::Glioma { side, .. }
+        | Finding::Metastases { side, .. }
+        | Finding::Meningioma { side, .. }
+        | Finding::ArachnoidCyst { side, .. } => Some(*side),
+        _ => None,
+    })
+}
+
+/// A random-but-valid study of `label`; sinus disease never lies on the side opposite the
+/// main finding, so that side words can be checked strictly.
+fn random_study(label: Label, rng: &mut ChaCha8Rng) -> StudyFindings {
+    let findings = match label {
+        Label::Infarct => vec![infarct(rng)],
+        Label::Hemorrhage => vec![haemorrhage(rng)],
+        Label::Tumor => vec![tumour(rng)],
+        Label::Other => vec![other(rng)],
+        Label::Normal => vec![],
+    };
+    let mut study = StudyFindings {
+        label,
+        age_years: rng.random_range(25..90),
+        findings,
+        incidental: Incidentals {
+            atrophy: one_of(rng, &[Atrophy::None, Atrophy::Mild, Atrophy::Moderate]),
+            fazekas: rng.random_range(0..=1),
+            wmh_foci: rng.random_range(0..6),
+            sinus: None,
+        },
+    };
+    if rng.random_bool(0.4) {
+        let sinus = one_of(rng, &[Sinus::Maxillary, Sinus::Ethmoid]);
+        let side = match main_side(&study) {
+            Some(s @ (Side::Left | Side::Right)) => one_of(rng, &[s, Side::Bilateral]),
+            _ => one_of(rng, &[Side::Left, Side::Right, Side::Bilateral]),
+        };
+        study.incidental.sinus = Some((sinus, side));
+    }
+    study
+}
+
+/// Alphanumeric tokens, as `swap_sides` sees them.
+fn tokens(text: &str) -> Vec<&str> {
+    text.split(|c: char| !c.is_alphanumeric())
+        .filter(|t| !t.is_empty())
+        .collect()
+}
+
+/// Sentences: split at full stops and line breaks.
+fn sentences(text: &str) -> Vec<&str> {
+    text.split(['.', '\n'])
+        .filter(|s| !s.trim().is_empty())
+        .collect()
+}
+
+fn negated(sentence: &str) -> bool {
+    tokens(sentence)
+        .iter()
+        .any(|t| ["no", "without", "nor", "not"].contains(&t.to_lowercase().as_str()))
+}
+
+/// Reports of many random studies of every label, with their findings.
+fn corpus(n_per_label: usize, seed: u64) -> Vec<(StudyFindings, String)> {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let mut out = Vec::new();
+    for label in Label::ALL {
+        for _ in 0..n_per_label {
+            let study = random_study(label, &mut rng);
+            let text = write_report(&study, &mut rng);
+            out.push((study, text));
+        }
+    }
+    out
+}
+
+#[test]
+fn same_seed_gives_same_text() {
+    let mut rng = ChaCha8Rng::seed_from_u64(7);
+    for label in Label::ALL {
+        let study = random_study(label, &mut rng);
+        let a = write_report(&study, &mut ChaCha8Rng::seed_from_u64(99));
+        let b = write_report(&study, &mut ChaCha8Rng::seed_from_u64(99));
+        assert_eq!(a, b);
+    }
+}
+
+#[test]
+fn fifty_seeds_give_forty_distinct_texts_per_label() {
+    let mut rng = ChaCha8Rng::seed_from_u64(11);
+    for label in Label::ALL {
+        let study = random_study(label, &mut rng);
+        let mut texts: Vec<String> = (0..50)
+            .map(|seed| write_report(&study, &mut ChaCha8Rng::seed_from_u64(seed)))
+            .collect();
+        texts.sort();
+        texts.dedup();
+        assert!(
+            texts.len() >= 40,
+            "{label:?}: only {} distinct texts",
+            texts.len()
+        );
+    }
+}
+
+#[test]
+fn side_words_match_the_finding() {
+    for (study, text) in corpus(60, 21) {
+        let Some(side @ (Side::Left | Side::Right)) = main_side(&study) else {
+            continue;
+        };
+        let (same, other) = match side {
+            Side::Left => (["left", "L"], ["right", "R"]),
+            _ => (["right", "R"], ["left", "L"]),
+        };
+        let toks = tokens(&text);
+        assert!(
+            toks.iter()
+                .any(|t| t.eq_ignore_ascii_case(same[0]) || *t == same[1]),
+            "{side:?} finding without its side: {text}"
+        );
+        assert!(
+            !toks.iter().any(|t| t.eq_ignore_ascii_case(other[0])
+                || *t == other[1]
+                || t.eq_ignore_ascii_case("contralateral")),
+            "{side:?} finding names the other side: {text}"
+        );
+    }
+}
+
+#[test]
+fn unlateralised_findings_name_no_side() {
+    for (study, text) in corpus(40, 22) {
+        if study.label == Label::Normal
+            || main_side(&study).is_some()
+            || study.incidental.sinus.is_some()
+        {
+            continue;
+        }
+        let toks = tokens(&text);
+        assert!(
+            !toks
+                .iter()
+                .any(|t| ["left", "right"].contains(&t.to_lowercase().as_str())
+                    || *t == "L"
+                    || *t == "R"),
+            "{text}"
+        );
+    }
+}
+
+#[test]
+fn normal_reports_name_pathology_only_in_negations() {
+    const WORDS: [&str; 14] = [
+        "infarct",
+        "haemorrhage",
+        "hemorrhage",
+        "mass",
+        "tumour",
+        "tumor",
+        "haematoma",
+        "hematoma",
+        "glioma",
+        "metasta",
+        "meningioma",
+        "bleed",
+        "ischaem",
+        "ischem",
+    ];
+    for (study, text) in corpus(100, 31) {
+        if study.label != Label::Normal {
+            continue;
+        }
+        for sentence in sentences(&text) {
+            let lower = sentence.to_lowercase();
+            if WORDS.iter().any(|w| lower.contains(w)) {
+                assert!(
+                    negated(sentence),
+                    "un-negated pathology in a normal report: {sentence:?} in {text}"
+                );
+            }
+        }
+    }
+}
+
+/// Words that name each finding; one must appear in its report.
+fn main_words(finding: &Finding) -> &'static [&'static str] {
+    match finding {
+        Finding::AcuteInfarct { .. } | Finding::ChronicInfarct { .. } => {
+            &["infarct", "ischaemi", "ischemi", "lacun"]
+        }
+        Finding::Haematoma { .. } => &[
+            "haematoma",
+            "hematoma",
+            "haemorrhage",
+            "hemorrhage",
+            "bleed",
+        ],
+        Finding::Microbleeds { .. } => &["microbleed", "microhaemorrhage", "microhemorrhage"],
+        Finding::Glioma { .. } => &[
+            "glioma",
+            "glial",
+            "glioblastoma",
+            "neoplasm",
+            "tumour",
+            "tumor",
+        ],
+        Finding::Metastases { .. } => &["metasta", "secondary deposits"],
+        Finding::Meningioma { .. } => &["meningioma"],
+        Finding::PituitaryMacroadenoma { .. } => &["macroadenoma"],
+        Finding::SmallVesselDisease { .. } => &["small vessel", "microangiopathic"],
+        Finding::Demyelination { .. } => &["demyelinat", "ms", "multiple sclerosis"],
+        Finding::Hydrocephalus { .. } => &["hydrocephalus"],
+        Finding::ArachnoidCyst { .. } => &["arachnoid cyst"],
+    }
+}
+
+#[test]
+fn each_report_names_its_main_finding_and_chronicity() {
+    for (study, text) in corpus(100, 41) {
+        let lower = text.to_lowercase();
+        for finding in &study.findings {
+            let words = main_words(finding);
+            let found = words.iter().any(|w| {
+                if *w == "ms" {
+                    tokens(&text).contains(&"MS")
+                } else {
+                    lower.contains(w)
+                }
+            });
+            assert!(found, "{:?} report lacks {words:?}: {text}", study.label);
+            match finding {
+                Finding::AcuteInfarct { .. } => {
+                    assert!(
+                        lower.contains("acute") || lower.contains("recent"),
+                        "{text}"
+                    );
+                    for old in [
+                        "chronic infarct",
+                        "old infarct",
+                        "established",
+                        "remote",
+                        "lacune",
+                        "encephalomalacia",
+                    ] {
+                        assert!(
+                            !lower.contains(old),
+                            "acute infarct reported as old: {text}"
+                        );
+                    }
+                }
+                Finding::ChronicInfarct { .. } => {
+                    assert!(
+                        ["chronic", "old", "established", "remote"]
+                            .iter()
+                            .any(|w| lower.contains(w)),
+                        "{text}"
+                    );
+                    for sentence in sentences(&text) {
+                        if sentence.to_lowercase().contains("acute") {
+                            assert!(
+                                negated(sentence),
+                                "chronic infarct called acute: {sentence:?} in {text}"
+                            );
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+}
+
+/// The text without list numbering ("1. ", "2. "), which is not a count.
+fn without_list_numbers(text: &str) -> String {
+    let mut out = format!("\n{text}");
+    for k in 1..=30 {
+        for lead in ["\n", ". ", ": ", "IMPRESSION "] {
+            out = out.replace(&format!("{lead}{k}. "), lead);
+        }
+    }
+    out
+}
+
+#[test]
+fn counts_match_the_findings() {
+    const WORDS: [&str; 13] = [
+        "zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten",
+        "eleven", "twelve",
+    ];
+    for (study, text) in corpus(100, 43) {
+        for finding in &study.findings {
+            let n = match finding {
+                Finding::Metastases { count, .. }
+                | Finding::Microbleeds { count, .. }
+                | Finding::Demyelination { count, .. } => *count,
+                _ => continue,
+            };
+            // Incidental white-matter foci are the only other thing counted.
+            let counts = [n, study.incidental.wmh_foci];
+            let cleaned = without_list_numbers(&text);
+            let toks = tokens(&cleaned);
+            for (i, t) in toks.iter().enumerate() {
+                let next = toks.get(i + 1).copied().unwrap_or("");
+                let prev = if i > 0 { toks[i - 1] } else { "" };
+                if let Some(value) = WORDS
+                    .iter()
+                    .position(|w| t.eq_ignore_ascii_case(w))
+                    .filter(|&v| v >= 2)
+                {
+                    assert!(counts.contains(&value), "count {n} vs {t} in {text}");
+                }
+                let Ok(value) = t.parse::<usize>() else {
+                    continue;
+                };
+                let is_measure = ["mm", "cm", "x", "mL", "year"].contains(&next)
+                    || ["Fazekas", "grade", "x", "Page", "of", "index", "Age"].contains(&prev);
+                let is_decimal = next.starts_with(|c: char| c.is_ascii_digit())
+                    && cleaned.contains(&format!("{t}.{next}"));
+                assert!(
+                    counts.contains(&value) || is_measure || is_decimal,
+                    "count {n} vs {t} in {text}"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn spelling_is_consistent_within_a_report() {
+    const PAIRS: [(&str, &str); 12] = [
+        ("centred", "centered"),
+        ("fibres", "fibers"),
+        ("visualised", "visualized"),
+        ("haem", "hemorrh"),
+        ("haem", "hemat"),
+        ("oedem", "edem"),
+        ("ischaem", "ischem"),
+        ("tumour", "tumor"),
+        ("leucoenceph", "leukoenceph"),
+        ("grey", "gray"),
+        ("aetiol", "etiol"),
+        ("generalised", "generalized"),
+    ];
+    let mut british_reports = 0;
+    let mut american_reports = 0;
+    for (_, text) in corpus(100, 51) {
+        let toks: Vec<String> = tokens(&text).iter().map(|t| t.to_lowercase()).collect();
+        let british = PAIRS
+            .iter()
+            .any(|(b, _)| toks.iter().any(|t| t.contains(b)));
+        let american = PAIRS
+            .iter()
+            .any(|(b, a)| toks.iter().any(|t| t.contains(a) && !t.contains(b)));
+        assert!(!(british && american), "mixed spelling: {text}");
+        british_reports += usize::from(british);
+        american_reports += usize::from(american);
+    }
+    assert!(
+        british_reports > 50 && american_reports > 50,
+        "{british_reports} vs {american_reports}"
+    );
+}
+
+fn percentile(sorted: &[usize], q: f64) -> usize {
+    sorted[((sorted.len() - 1) as f64 * q).round() as usize]
+}
+
+#[test]
+fn lengths_spread_like_real_reports() {
+    let mut words: Vec<usize> = corpus(100, 61)
+        .iter()
+        .map(|(_, t)| t.split_whitespace().count())
+        .collect();
+    words.sort_unstable();
+    let median = percentile(&words, 0.5);
+    let p90 = percentile(&words, 0.9);
+    let max = words[words.len() - 1];
+    assert!((22..=45).contains(&median), "median {median}");
+    assert!(p90 <= 100, "p90 {p90}");
+    assert!(max <= 280, "max {max}");
+    assert!(words[0] >= 2, "min {}", words[0]);
+}
+
+#[test]
+fn swap_sides_swaps_whole_side_words_only() {
+    assert_eq!(
+        swap_sides(
+            "Left MCA infarct; L putamen. right-sided bleed, RIGHT. Rt/Lt. bright r/o LR leftward"
+        ),
+        "Right MCA infarct; R putamen. left-sided bleed, LEFT. Lt/Rt. bright r/o LR rightward"
+    );
+    assert_eq!(swap_sides("left-sided"), "right-sided");
+    assert_eq!(swap_sides("Lefty leftover"), "Lefty leftover");
+    assert_eq!(swap_sides(""), "");
+    for (_, text) in corpus(10, 71) {
+        assert_eq!(swap_sides(&swap_sides(&text)), text);
+    }
+}
+
+#[test]
+fn swapped_report_matches_a_mirrored_finding() {
+    for (study, text) in corpus(30, 81) {
+        let Some(side @ (Side::Left | Side::Right)) = main_side(&study) else {
+            continue;
+        };
+        let swapped = swap_sides(&text);
+        let want = if side == Side::Left { "right" } else { "left" };
+        let toks = tokens(&swapped);
+        assert!(
+            toks.iter()
+                .any(|t| t.eq_ignore_ascii_case(want) || *t == want[..1].to_uppercase()),
+            "{swapped}"
+        );
+    }
+}
+
+/// Prints the length statistics and one report per label:
+/// `cargo test --lib synth::report::tests::print_stats -- --ignored --nocapture`.
+#[test]
+#[ignore]
+fn print_stats() {
+    let reports = corpus(100, 61);
+    let mut words: Vec<usize> = reports
+        .iter()
+        .map(|(_, t)| t.split_whitespace().count())
+        .collect();
+    words.sort_unstable();
+    let mean = words.iter().sum::<usize>() as f64 / words.len() as f64;
+    println!(
+        "words over {} reports: median {} mean {mean:.1} p90 {} max {}",
+        words.len(),
+        percentile(&words, 0.5),
+        percentile(&words, 0.9),
+        words[words.len() - 1]
+    );
+    for label in Label::ALL {
+        if let Some((_, text)) = reports.iter().find(|(s, _)| s.label == label) {
+            println!("--- {label:?}\n{text}");
+        }
+    }
+}

@@ -1,0 +1,95 @@
+//! End-to-end runs of the `brainclip` binary on a tiny synthetic cohort in a temp dir.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn brainclip(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_brainclip"))
+        .args(args)
+        .output()
+        .expect("run brainclip")
+}
+
+fn ok(out: &Output) -> String {
+    assert!(
+        out.status.success(),
+        "exit {:?}\nstdout: {}\nstderr: {}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn synth_inspect_preprocess_sheet_pipeline() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cohort = tmp.path().join("cohort");
+    let c = cohort.to_str().unwrap();
+    let out = ok(&brainclip(&[
+        "synth",
+        "--out",
+        c,
+        "--n",
+        "5",
+        "--seed",
+        "3",
+        "--matrix-scale",
+        "0.25",
+        "--json",
+    ]));
+    let summary: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(summary["n"], 5);
+
+    let study = cohort.join("studies/demo-0001");
+    let info: serde_json::Value = serde_json::from_str(
+        ok(&brainclip(&[
+            "inspect",
+            study.join("dwi.nii.gz").to_str().unwrap(),
+            "--json",
+        ]))
+        .trim(),
+    )
+    .unwrap();
+    assert_eq!(info["orientation"], "LPS");
+    assert_eq!(info["datatype"], "i16");
+    let text = ok(&brainclip(&["inspect", study.to_str().unwrap()]));
+    assert!(text.contains("FLAIR") || text.contains("flair"), "{text}");
+
+    let pre = ok(&brainclip(&["preprocess", "--cohort", c, "--json"]));
+    let pre: serde_json::Value = serde_json::from_str(pre.trim()).unwrap();
+    assert_eq!(pre["failed"], 0, "{pre}");
+    // A second run is served from the cache.
+    let again: serde_json::Value =
+        serde_json::from_str(ok(&brainclip(&["preprocess", "--cohort", c, "--json"])).trim())
+            .unwrap();
+    assert_eq!(again["cached"], 5, "{again}");
+
+    let png = tmp.path().join("sheet.png");
+    ok(&brainclip(&[
+        "sheet",
+        "--cohort",
+        c,
+        "--out",
+        png.to_str().unwrap(),
+    ]));
+    assert!(std::fs::read(&png).unwrap().starts_with(b"\x89PNG"));
+}
+
+#[test]
+fn bad_input_exits_non_zero_with_the_file_named() {
+    let tmp = tempfile::tempdir().unwrap();
+    let bad = tmp.path().join("broken.nii");
+    std::fs::write(&bad, b"not a nifti file at all").unwrap();
+    let out = brainclip(&["inspect", bad.to_str().unwrap()]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("broken.nii"), "{err}");
+    let out = brainclip(&[
+        "preprocess",
+        "--cohort",
+        Path::new("/nonexistent/cohort").to_str().unwrap(),
+    ]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cohort"));
+}
