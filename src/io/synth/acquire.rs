@@ -15,7 +15,7 @@ use crate::io::volume::{Affine, Volume};
 
 /// Noise standard deviation in stored units. Small, so that the stored integers compress
 /// well (the cohort must fit in under 800 MB); the SNR sets the tissue level above it.
-const NOISE_SIGMA: f64 = 1.8;
+const NOISE_SIGMA: f64 = 1.6;
 
 /// Geometry of one sequence.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -71,7 +71,7 @@ pub fn draw_geometry<R: Rng + ?Sized>(
     let (mi, mj, px, th, gap, orient, snr) = match seq {
         Sequence::Dwi => (128, 128, 1.8, 5.0, 1.5, "LPS", (9.0, 16.0)),
         Sequence::T2s => (208, 256, 0.9, 5.0, 1.5, "LAS", (20.0, 35.0)),
-        Sequence::Flair => (232, 288, 0.8, 5.0, 1.5, "RAS", (15.0, 30.0)),
+        Sequence::Flair => (224, 280, 0.82, 5.0, 1.5, "RAS", (15.0, 30.0)),
     };
     let fov_jitter = rng.random_range(0.96..1.04);
     let coverage_mm: f64 = 143.0;
