@@ -11,6 +11,7 @@ pub mod nifti_read;
 pub mod nifti_write;
 pub mod normalize;
 pub mod preprocess;
+pub mod qform;
 pub mod resample;
 pub mod sheet;
 pub mod study;

@@ -31,6 +31,7 @@ use nifti::{Endianness, NiftiHeader};
 use serde::Serialize;
 
 use super::error::{IoError, Result};
+use super::qform::Qform;
 use super::volume::{Affine, Volume};
 
 /// Size of a NIfTI-1 header in bytes.
@@ -492,41 +493,16 @@ fn world_from_voxel(h: &NiftiHeader) -> std::result::Result<(Affine, &'static st
     Ok((affine, source))
 }
 
-/// The qform transform, as `quatern_to_mat44` in the reference `nifti1_io.c`.
+/// The qform transform of a header (see [`Qform::to_affine`]).
 fn qform_affine(h: &NiftiHeader) -> Affine {
-    let (mut b, mut c, mut d) = (
-        f64::from(h.quatern_b),
-        f64::from(h.quatern_c),
-        f64::from(h.quatern_d),
-    );
-    let norm2 = b * b + c * c + d * d;
-    let a = if 1.0 - norm2 < 1e-7 {
-        // Not a unit quaternion's (b, c, d): normalise them and take a 180° rotation.
-        let s = 1.0 / norm2.sqrt();
-        b *= s;
-        c *= s;
-        d *= s;
-        0.0
-    } else {
-        (1.0 - norm2).sqrt()
+    let q = Qform {
+        b: f64::from(h.quatern_b),
+        c: f64::from(h.quatern_c),
+        d: f64::from(h.quatern_d),
+        qfac: if h.pixdim[0] == -1.0 { -1.0 } else { 1.0 },
+        zooms: zooms(h),
     };
-    #[rustfmt::skip]
-    let r = [
-        [a * a + b * b - c * c - d * d, 2.0 * (b * c - a * d), 2.0 * (b * d + a * c)],
-        [2.0 * (b * c + a * d), a * a + c * c - b * b - d * d, 2.0 * (c * d - a * b)],
-        [2.0 * (b * d - a * c), 2.0 * (c * d + a * b), a * a + d * d - c * c - b * b],
-    ];
-    let qfac = if h.pixdim[0] == -1.0 { -1.0 } else { 1.0 };
-    let z = zooms(h);
-    let scale = [z[0], z[1], z[2] * qfac];
-    let mut linear = [[0.0; 3]; 3];
-    for (lr, rr) in linear.iter_mut().zip(&r) {
-        for ((l, rv), s) in lr.iter_mut().zip(rr).zip(&scale) {
-            *l = rv * s;
-        }
-    }
-    let t = [h.quatern_x, h.quatern_y, h.quatern_z].map(f64::from);
-    Affine::from_parts(linear, t)
+    q.to_affine([h.quatern_x, h.quatern_y, h.quatern_z].map(f64::from))
 }
 
 #[cfg(test)]

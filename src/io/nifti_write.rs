@@ -14,6 +14,7 @@ use flate2::write::GzEncoder;
 
 use super::atomic::write_atomic_with;
 use super::error::{IoError, Result};
+use super::qform::Qform;
 use super::volume::{Affine, Volume};
 
 /// How voxel values are stored on disk.
@@ -146,129 +147,6 @@ fn header(dims: [i16; 3], datatype: i16, size: usize, affine: &Affine) -> Vec<u8
     }
     put(344, b"n+1\0");
     h
-}
-
-/// The qform parameters of an affine: quaternion `(b, c, d)`, `qfac` and voxel sizes.
-#[derive(Debug, Clone, Copy, PartialEq)]
-struct Qform {
-    b: f64,
-    c: f64,
-    d: f64,
-    qfac: f64,
-    zooms: [f64; 3],
-}
-
-impl Qform {
-    /// As `mat44_to_quatern` in the reference `nifti1_io.c`: normalise the columns, make the
-    /// result the nearest orthogonal matrix, flip the third column when the determinant is
-    /// negative (`qfac = -1`), then take the rotation's quaternion with `a >= 0`.
-    fn from_affine(affine: &Affine) -> Self {
-        let zooms = affine.column_norms();
-        let mut m = affine.linear();
-        for (c, z) in zooms.iter().enumerate() {
-            for row in &mut m {
-                // A zero column (not writable anyway) would give NaN; leave it.
-                if *z > 0.0 {
-                    row[c] /= z;
-                }
-            }
-        }
-        let mut r = orthogonalise(m);
-        let qfac = if det3(&r) < 0.0 {
-            for row in &mut r {
-                row[2] = -row[2];
-            }
-            -1.0
-        } else {
-            1.0
-        };
-        let (b, c, d) = quaternion_bcd(&r);
-        Qform {
-            b,
-            c,
-            d,
-            qfac,
-            zooms,
-        }
-    }
-}
-
-fn det3(a: &[[f64; 3]; 3]) -> f64 {
-    a[0][0] * (a[1][1] * a[2][2] - a[1][2] * a[2][1])
-        - a[0][1] * (a[1][0] * a[2][2] - a[1][2] * a[2][0])
-        + a[0][2] * (a[1][0] * a[2][1] - a[1][1] * a[2][0])
-}
-
-/// Nearest orthogonal matrix by the polar iteration `X <- (X + X^-T) / 2`, which converges
-/// in a few steps for the near-orthogonal matrices that real affines give.
-fn orthogonalise(m: [[f64; 3]; 3]) -> [[f64; 3]; 3] {
-    let mut x = m;
-    for _ in 0..50 {
-        let Some(inv) = Affine::from_parts(x, [0.0; 3]).inverse() else {
-            return x;
-        };
-        let inv = inv.linear();
-        let mut next = [[0.0; 3]; 3];
-        let mut change: f64 = 0.0;
-        for r in 0..3 {
-            for c in 0..3 {
-                next[r][c] = 0.5 * (x[r][c] + inv[c][r]);
-                change = change.max((next[r][c] - x[r][c]).abs());
-            }
-        }
-        x = next;
-        if change < 1e-12 {
-            break;
-        }
-    }
-    x
-}
-
-/// Quaternion `(b, c, d)` of a proper rotation matrix, with `a >= 0` (`nifti1_io.c`).
-fn quaternion_bcd(r: &[[f64; 3]; 3]) -> (f64, f64, f64) {
-    let (r11, r12, r13) = (r[0][0], r[0][1], r[0][2]);
-    let (r21, r22, r23) = (r[1][0], r[1][1], r[1][2]);
-    let (r31, r32, r33) = (r[2][0], r[2][1], r[2][2]);
-    let trace = r11 + r22 + r33 + 1.0;
-    let (a, b, c, d) = if trace > 0.5 {
-        let a = 0.5 * trace.sqrt();
-        (
-            a,
-            0.25 * (r32 - r23) / a,
-            0.25 * (r13 - r31) / a,
-            0.25 * (r21 - r12) / a,
-        )
-    } else {
-        let xd = 1.0 + r11 - (r22 + r33);
-        let yd = 1.0 + r22 - (r11 + r33);
-        let zd = 1.0 + r33 - (r11 + r22);
-        if xd > 1.0 {
-            let b = 0.5 * xd.sqrt();
-            (
-                0.25 * (r32 - r23) / b,
-                b,
-                0.25 * (r12 + r21) / b,
-                0.25 * (r13 + r31) / b,
-            )
-        } else if yd > 1.0 {
-            let c = 0.5 * yd.sqrt();
-            (
-                0.25 * (r13 - r31) / c,
-                0.25 * (r12 + r21) / c,
-                c,
-                0.25 * (r23 + r32) / c,
-            )
-        } else {
-            let d = 0.5 * zd.sqrt();
-            (
-                0.25 * (r21 - r12) / d,
-                0.25 * (r13 + r31) / d,
-                0.25 * (r23 + r32) / d,
-                d,
-            )
-        }
-    };
-    if a < 0.0 { (-b, -c, -d) } else { (b, c, d) }
 }
 
 #[cfg(test)]
