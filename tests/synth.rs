@@ -104,6 +104,26 @@ fn sequences_have_their_own_geometry_in_one_world() {
     }
 }
 
+/// The sides a report names, as whole words: left/right and the abbreviations L/R, Lt/Rt,
+/// also inside "left-sided" and the like.
+fn side_words(report: &str) -> std::collections::BTreeSet<&'static str> {
+    let mut out = std::collections::BTreeSet::new();
+    // "r/o" is "rule out", not "right".
+    let report = report.replace("r/o", "rule-out");
+    for w in report.split(|c: char| !c.is_ascii_alphanumeric()) {
+        match w {
+            "left" | "l" | "lt" => {
+                out.insert("left");
+            }
+            "right" | "r" | "rt" => {
+                out.insert("right");
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
 /// World-x centroid of voxels selected by `keep` (weights = 1).
 fn centroid_x(v: &brainclip::io::Volume, keep: impl Fn(f32) -> bool) -> Option<f64> {
     let [nx, ny, nz] = v.dims;
@@ -168,13 +188,14 @@ fn lesion_side_in_the_image_matches_the_findings() {
             .unwrap()
             .to_lowercase();
         let other = if side == "left" { "right" } else { "left" };
+        let words = side_words(&report);
         assert!(
-            report.contains(side) || report.contains(&side[..1]),
-            "{}: {report}",
+            words.contains(side),
+            "{}: no side word in: {report}",
             e.study_id
         );
         assert!(
-            !report.contains(&format!("{other} ")),
+            !words.contains(other),
             "{}: report names the other side: {report}",
             e.study_id
         );
@@ -206,4 +227,42 @@ fn label_noise_flips_labels_but_not_images() {
         };
         assert_eq!(img(a.path()), img(b.path()));
     }
+}
+
+#[test]
+fn output_does_not_depend_on_the_number_of_threads() {
+    let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let one = rayon::ThreadPoolBuilder::new()
+        .num_threads(1)
+        .build()
+        .unwrap();
+    let three = rayon::ThreadPoolBuilder::new()
+        .num_threads(3)
+        .build()
+        .unwrap();
+    one.install(|| generate_cohort(a.path(), &small(3, 21), &|| {}))
+        .unwrap();
+    three
+        .install(|| generate_cohort(b.path(), &small(3, 21), &|| {}))
+        .unwrap();
+    assert!(all_files(a.path()) == all_files(b.path()));
+}
+
+#[test]
+fn regenerating_with_fewer_studies_leaves_no_stale_folders() {
+    let dir = tempfile::tempdir().unwrap();
+    generate_cohort(dir.path(), &small(5, 1), &|| {}).unwrap();
+    generate_cohort(dir.path(), &small(2, 1), &|| {}).unwrap();
+    let n = fs::read_dir(dir.path().join("studies")).unwrap().count();
+    assert_eq!(n, 2);
+    assert_eq!(read_cohort(dir.path()).unwrap().entries.len(), 2);
+}
+
+#[test]
+fn refuses_to_write_into_a_foreign_non_empty_folder() {
+    let dir = tempfile::tempdir().unwrap();
+    fs::write(dir.path().join("precious.txt"), "keep me").unwrap();
+    let err = generate_cohort(dir.path(), &small(1, 1), &|| {}).unwrap_err();
+    assert!(format!("{err}").contains("not empty"), "{err}");
+    assert!(dir.path().join("precious.txt").exists());
 }

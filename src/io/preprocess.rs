@@ -303,6 +303,13 @@ pub fn preprocess_volumes(vols: &[Volume; 3], names: &[&Path; 3]) -> Result<Stud
 /// Returns `[c, d, h, w]` = [`TENSOR_SHAPE`].
 pub fn preprocess_study(study: &Study) -> Result<StudyTensor> {
     let loaded = load_volumes(study)?;
+    // Reader warnings (4-D input reduced to its first volume, NaN voxels replaced) change what
+    // the model sees: never drop them silently.
+    for (l, path) in loaded.iter().zip(&study.sequence_paths) {
+        for w in &l.info.warnings {
+            tracing::warn!("{w}: {}", path.display());
+        }
+    }
     let [a, b, c] = loaded.map(|l| l.volume);
     let names = [
         study.sequence_paths[0].as_path(),

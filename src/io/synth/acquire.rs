@@ -8,7 +8,7 @@ use rand_distr::{Distribution, StandardNormal};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use super::subject::Subject;
+use super::subject::{Subject, merge_truth};
 use super::tissue::{N_TISSUES, SignalTable};
 use crate::config::Sequence;
 use crate::io::volume::{Affine, Volume};
@@ -71,10 +71,10 @@ pub fn draw_geometry<R: Rng + ?Sized>(
     let (mi, mj, px, th, gap, orient, snr) = match seq {
         Sequence::Dwi => (128, 128, 1.8, 5.0, 1.5, "LPS", (9.0, 16.0)),
         Sequence::T2s => (208, 256, 0.9, 5.0, 1.5, "LAS", (20.0, 35.0)),
-        Sequence::Flair => (224, 280, 0.82, 5.0, 1.5, "RAS", (15.0, 30.0)),
+        Sequence::Flair => (216, 270, 0.85, 5.0, 1.5, "RAS", (15.0, 30.0)),
     };
     let fov_jitter = rng.random_range(0.96..1.04);
-    let coverage_mm: f64 = 143.0;
+    let coverage_mm: f64 = 150.0;
     let spacing = th + gap;
     let nz = (coverage_mm / spacing).round();
     let m = |n: f64| ((n * scale).round() as usize).max(8);
@@ -173,7 +173,13 @@ pub fn acquire(
     };
     let signal = &table.values[seq.channel()];
     let bloom = seq == Sequence::T2s;
-    let half = geom.thickness_mm / 4.0;
+    let th = geom.thickness_mm;
+    let offsets: &[f64] = if bloom {
+        &[-th / 3.0, 0.0, th / 3.0]
+    } else {
+        &[-th / 4.0, th / 4.0]
+    };
+    let weight = 1.0 / offsets.len() as f32;
     let z_base = geom.centre_world[2] - 45.0;
     let level = geom.snr_wm * NOISE_SIGMA;
     // The template is an average of 152 brains and carries no detail finer than about
@@ -196,13 +202,14 @@ pub fn acquire(
                     let dy = distortion_mm * (-((p[2] - z_base) / 20.0).powi(2)).exp();
                     let mut acc = [0.0f32; N_TISSUES];
                     let mut truth = 0u8;
-                    // Slice profile: two samples across the slice thickness.
-                    for dz in [-half, half] {
+                    // Slice profile: samples across the slice thickness (three on T2*, whose
+                    // small blooming dots must not fall between samples).
+                    for &dz in offsets {
                         let (f, t) = subject.tissue_at([p[0], p[1] + dy, p[2] + dz], bloom);
                         for (a, v) in acc.iter_mut().zip(f) {
-                            *a += 0.5 * v;
+                            *a += weight * v;
                         }
-                        truth = truth.max(t);
+                        truth = merge_truth(truth, t);
                     }
                     let s: f32 = acc.iter().zip(signal).map(|(f, s)| f * s).sum();
                     coarse[ir + rx * jr] = (s as f64 * bias.at(p) * level) as f32;

@@ -66,6 +66,9 @@ pub struct LesionObject {
     pub phases: [f64; 3],
     /// Ground-truth label: 0 = not in the truth mask, 1 = lesion, 2 = associated change.
     pub truth: u8,
+    /// Restricts the object to one hemisphere of the template: -1 = left (x < 0), 1 = right,
+    /// 0 = both (midline-crossing lesions).
+    pub hemisphere: f64,
 }
 
 impl LesionObject {
@@ -93,6 +96,16 @@ impl LesionObject {
     /// Membership in [0, 1] at template point `p`; `bloom` adds the T2* blooming margin.
     #[inline]
     pub fn membership(&self, p: [f64; 3], ctx: &Context, bloom: bool) -> f32 {
+        let m = self.shape_membership(p, ctx, bloom);
+        if self.hemisphere == 0.0 || m == 0.0 {
+            return m;
+        }
+        // Soft 2 mm transition at the midline.
+        m * ((p[0] * self.hemisphere + 1.0) / 2.0).clamp(0.0, 1.0) as f32
+    }
+
+    #[inline]
+    fn shape_membership(&self, p: [f64; 3], ctx: &Context, bloom: bool) -> f32 {
         let extra = if bloom { self.bloom_mm } else { 0.0 };
         let noise = |local: [f64; 3], scale_mm: f64| {
             let f = std::f64::consts::TAU / scale_mm.max(4.0);
@@ -142,11 +155,12 @@ impl LesionObject {
         }
     }
 
-    /// Applies this object with membership `m` to tissue fractions.
+    /// Applies this object with membership `m` to tissue fractions and returns the fraction
+    /// of the point it took over (what the ground truth counts).
     #[inline]
-    pub fn composite(&self, f: &mut [f32; N_TISSUES], m: f32) {
+    pub fn composite(&self, f: &mut [f32; N_TISSUES], m: f32) -> f32 {
         if m <= 0.0 {
-            return;
+            return 0.0;
         }
         let keep = |t: usize| {
             t == Tissue::Csf as usize || t == Tissue::Bone as usize || t == Tissue::Fat as usize
@@ -180,6 +194,7 @@ impl LesionObject {
         if let Some(t) = self.tissue {
             f[t as usize] += taken;
         }
+        taken
     }
 }
 
@@ -238,6 +253,7 @@ mod tests {
             roughness: 0.0,
             phases: [0.0; 3],
             truth: 1,
+            hemisphere: 0.0,
         }
     }
 

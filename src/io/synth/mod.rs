@@ -120,6 +120,18 @@ pub fn generate_cohort(
         }
     }
     let studies = out.join("studies");
+    // Regenerating: remove the previous cohort's manifest first, so that an interrupted run
+    // never leaves an old cohort.csv describing new images, and its studies, so that a
+    // smaller --n leaves no stale study folders behind.
+    for manifest in ["cohort.csv", "synth.json"] {
+        let p = out.join(manifest);
+        if p.exists() {
+            fs::remove_file(&p).map_err(|e| IoError::os("remove", &p, e))?;
+        }
+    }
+    if studies.exists() {
+        fs::remove_dir_all(&studies).map_err(|e| IoError::os("remove directory", &studies, e))?;
+    }
     fs::create_dir_all(&studies).map_err(|e| IoError::os("create directory", &studies, e))?;
     let anatomy = Anatomy::load()?;
     let labels = assign_labels(cfg.n, cfg.seed);
@@ -192,7 +204,7 @@ fn generate_study(
         .mni_from_world
         .inverse()
         .unwrap_or_else(crate::io::volume::Affine::identity);
-    let slab_centre = world_from_mni.apply([0.0, -18.0, 8.0]);
+    let slab_centre = world_from_mni.apply([0.0, -18.0, 10.0]);
     let geoms: Vec<Geometry> = Sequence::ALL
         .iter()
         .map(|&s| draw_geometry(s, slab_centre, cfg.matrix_scale, &mut rng))

@@ -28,7 +28,7 @@ pub fn left_centre(region: Region) -> [f64; 3] {
         Region::Convexity => [-50.0, -10.0, 40.0],
         Region::Falx => [-6.0, -20.0, 50.0],
         Region::SphenoidWing => [-32.0, 12.0, -18.0],
-        Region::Parasagittal => [-12.0, -10.0, 68.0],
+        Region::Parasagittal => [-14.0, -10.0, 55.0],
         Region::Sella => [0.0, 0.0, -30.0],
         Region::MiddleCranialFossa => [-42.0, 14.0, -34.0],
         Region::PosteriorFossa => [-8.0, -84.0, -36.0],

@@ -230,25 +230,31 @@ impl<'a> Subject<'a> {
             }
             let m = les.membership(p, &ctx, bloom);
             if m > 0.0 {
-                les.composite(&mut f, m);
+                let taken = les.composite(&mut f, m);
                 if les.truth > 0 {
-                    // The truth mask never includes the blooming margin.
+                    // Truth counts what the lesion took over (not CSF or skull inside its
+                    // shape) and never the blooming margin.
                     let m_true = if bloom && les.bloom_mm > 0.0 {
                         les.membership(p, &ctx, false)
                     } else {
                         m
                     };
-                    if m_true > 0.5 {
-                        truth = if truth == 0 {
-                            les.truth
-                        } else {
-                            truth.min(les.truth)
-                        };
+                    if taken * (m_true / m) >= 0.5 {
+                        truth = merge_truth(truth, les.truth);
                     }
                 }
             }
         }
         (f, truth)
+    }
+}
+
+/// Combines two truth labels: lesion (1) wins over associated change (2), any over none.
+#[inline]
+pub fn merge_truth(a: u8, b: u8) -> u8 {
+    match (a, b) {
+        (0, x) | (x, 0) => x,
+        (x, y) => x.min(y),
     }
 }
 

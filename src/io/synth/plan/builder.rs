@@ -100,6 +100,7 @@ impl<R: Rng + ?Sized> Builder<'_, R> {
                 self.range(0.0, 6.3),
             ],
             truth,
+            hemisphere: 0.0,
         }
     }
 

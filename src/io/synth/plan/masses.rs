@@ -126,14 +126,20 @@ pub(super) fn tumor<R: Rng + ?Sized>(b: &mut Builder<'_, R>) -> Finding {
         let size_mm = b.range(20.0, 50.0);
         let r = size_mm / 2.0;
         let t = centre(region, side);
+        // Dural attachment varies along the convexity / falx; sizes stay within the slab.
+        let jitter = [
+            b.range(-12.0, 12.0),
+            b.range(-25.0, 25.0),
+            b.range(-12.0, 8.0),
+        ];
         let c = match region {
             Region::Convexity | Region::Parasagittal => {
-                let dir = normalize(sub(t, BRAIN_CENTRE));
+                let dir = normalize(sub(add(t, jitter), BRAIN_CENTRE));
                 let s = b.anatomy.surface_along(BRAIN_CENTRE, dir).unwrap_or(t);
                 add(s, scale(dir, r * 0.25))
             }
-            Region::Falx => [t[0].signum() * r * 0.6, t[1], t[2]],
-            _ => t,
+            Region::Falx => [t[0].signum() * r * 0.6, t[1] + jitter[1], t[2] + jitter[2]],
+            _ => add(t, scale(jitter, 0.2)),
         };
         if b.rng.random_bool(0.3) {
             let o = b.blob(
@@ -177,7 +183,11 @@ pub(super) fn tumor<R: Rng + ?Sized>(b: &mut Builder<'_, R>) -> Finding {
     }
     let size_mm = b.range(12.0, 30.0);
     let supra = size_mm > 18.0;
-    let c = [0.0, 0.0, -34.0 + if supra { size_mm * 0.25 } else { 0.0 }];
+    let c = [
+        b.range(-2.0, 2.0),
+        b.range(-2.0, 2.0),
+        -34.0 + if supra { size_mm * 0.25 } else { 0.0 },
+    ];
     let r = size_mm / 2.0;
     let o = b.ellipsoid(
         c,

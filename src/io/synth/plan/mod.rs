@@ -80,9 +80,31 @@ pub fn plan_study<R: Rng + ?Sized>(label: Label, anatomy: &Anatomy, rng: &mut R)
     };
     let mut findings = Vec::new();
     let mut fazekas = 0u8;
+    let first_lesion = b.lesions.len();
     match label {
-        Label::Infarct => findings.push(vascular::infarct(&mut b)),
-        Label::Hemorrhage => findings.push(vascular::hemorrhage(&mut b)),
+        Label::Infarct | Label::Hemorrhage => {
+            let f = if label == Label::Infarct {
+                vascular::infarct(&mut b)
+            } else {
+                vascular::hemorrhage(&mut b)
+            };
+            // Infarcts and haematomas respect the midline: keep them in their hemisphere.
+            let side = match &f {
+                Finding::AcuteInfarct { side, .. }
+                | Finding::ChronicInfarct { side, .. }
+                | Finding::Haematoma { side, .. } => Some(*side),
+                _ => None,
+            };
+            let sign = match side {
+                Some(Side::Left) => -1.0,
+                Some(Side::Right) => 1.0,
+                _ => 0.0,
+            };
+            for o in &mut b.lesions[first_lesion..] {
+                o.hemisphere = sign;
+            }
+            findings.push(f);
+        }
         Label::Tumor => findings.push(masses::tumor(&mut b)),
         Label::Normal => {}
         Label::Other => {

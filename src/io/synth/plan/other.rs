@@ -27,6 +27,7 @@ pub(super) fn other<R: Rng + ?Sized>(b: &mut Builder<'_, R>) -> Finding {
             roughness: 0.0,
             phases,
             truth: 1,
+            hemisphere: 0.0,
         });
         let (n, lo, hi) = if fazekas == 2 {
             (10, 3.0, 7.0)
@@ -110,6 +111,7 @@ pub(super) fn other<R: Rng + ?Sized>(b: &mut Builder<'_, R>) -> Finding {
                 roughness: 0.0,
                 phases: [0.0; 3],
                 truth: 1,
+                hemisphere: 0.0,
             });
         }
         return Finding::Hydrocephalus {
@@ -124,7 +126,12 @@ pub(super) fn other<R: Rng + ?Sized>(b: &mut Builder<'_, R>) -> Finding {
         Region::PosteriorFossa
     };
     let size_mm = b.range(20.0, 50.0);
-    let c = centre(region, side);
+    let t = centre(region, side);
+    let c = [
+        t[0] + b.range(-4.0, 4.0),
+        t[1] + b.range(-6.0, 6.0),
+        t[2] + b.range(-4.0, 4.0),
+    ];
     let o = b.blob(c, size_mm, Tissue::Csf, Replace::All, 1, 0.05);
     b.push(o);
     b.masses.push(MassEffect {

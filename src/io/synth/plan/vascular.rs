@@ -148,6 +148,7 @@ pub(super) fn infarct<R: Rng + ?Sized>(b: &mut Builder<'_, R>) -> Finding {
                 roughness: 0.2,
                 phases,
                 truth: 1,
+                hemisphere: 0.0,
             });
             if !acute {
                 let shape = Shape::Cone {
@@ -164,6 +165,7 @@ pub(super) fn infarct<R: Rng + ?Sized>(b: &mut Builder<'_, R>) -> Finding {
                     roughness: 0.2,
                     phases,
                     truth: 1,
+                    hemisphere: 0.0,
                 });
             }
             let c = add(apex, scale(axis, length * 0.6));
@@ -268,9 +270,9 @@ pub(super) fn hemorrhage<R: Rng + ?Sized>(b: &mut Builder<'_, R>) -> Finding {
                     b.point_near(centre(r, side), 12.0, is_junction)
                 }
             };
-            let size = b.range(2.0, 5.0);
+            let size = b.range(3.0, 6.0);
             let mut o = b.blob(c, size, Tissue::Haemosiderin, Replace::All, 1, 0.0);
-            o.bloom_mm = b.range(1.0, 2.0);
+            o.bloom_mm = b.range(1.5, 2.5);
             b.push(o);
             centres.push(c);
         }
@@ -307,26 +309,18 @@ pub(super) fn hemorrhage<R: Rng + ?Sized>(b: &mut Builder<'_, R>) -> Finding {
     if lobar {
         target = add(target, scale(sub(BRAIN_CENTRE, target), 0.25));
     }
-    let size_mm = if region == Region::Pons {
-        b.range(10.0, 20.0)
-    } else {
-        b.range(15.0, 50.0)
+    // Deep haematomas are smaller than lobar ones; caps keep them in their hemisphere.
+    let size_mm = match region {
+        Region::Pons => b.range(10.0, 20.0),
+        Region::Thalamus => b.range(12.0, 28.0),
+        Region::Putamen => b.range(15.0, 40.0),
+        Region::Cerebellum => b.range(15.0, 35.0),
+        _ => b.range(20.0, 50.0),
     };
     let c = b.point_near(target, 3.0, |a, p| {
         is_parenchyma(a, p) && side_of(p) != Side::Midline
     });
     let oedema = b.rng.random_bool(0.8);
-    if oedema {
-        let o = b.blob(
-            c,
-            size_mm * 1.5,
-            Tissue::Oedema,
-            Replace::Parenchyma,
-            2,
-            0.2,
-        );
-        b.push(o);
-    }
     let mut rim = b.blob(
         c,
         size_mm * 1.08,
@@ -336,6 +330,19 @@ pub(super) fn hemorrhage<R: Rng + ?Sized>(b: &mut Builder<'_, R>) -> Finding {
         0.12,
     );
     rim.bloom_mm = b.range(1.5, 3.0);
+    if oedema {
+        // A halo around the haematoma: the same ellipsoid, wider, not a separate blob.
+        let mut halo = rim.clone();
+        if let Shape::Ellipsoid { radii, .. } = &mut halo.shape {
+            *radii = radii.map(|r| r / 1.08 * 1.5);
+        }
+        halo.tissue = Some(Tissue::Oedema);
+        halo.replace = Replace::Parenchyma;
+        halo.bloom_mm = 0.0;
+        halo.roughness = 0.2;
+        halo.truth = 2;
+        b.push(halo);
+    }
     let mut core = rim.clone();
     if let Shape::Ellipsoid { radii, .. } = &mut core.shape {
         *radii = radii.map(|r| r / 1.08);
