@@ -41,10 +41,10 @@ pub fn write_atomic_with(
         f.sync_all()?;
         fs::rename(&tmp, path)?;
         // Make the rename itself durable (the directory entry), where the platform allows.
-        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-            if let Ok(dir) = fs::File::open(parent) {
-                let _ = dir.sync_all();
-            }
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty())
+            && let Ok(dir) = fs::File::open(parent)
+        {
+            let _ = dir.sync_all();
         }
         Ok(())
     })();

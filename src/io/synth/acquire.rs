@@ -319,6 +319,6 @@ mod tests {
         }
         let f = draw_geometry(Sequence::Flair, [0.0; 3], 1.0, &mut rng);
         assert_eq!(f.world_from_voxel().orientation_code(), "RAS");
-        assert!(f.pixel_mm[0] < 0.85 && g.pixel_mm[0] > 1.6);
+        assert!(f.pixel_mm[0] < 0.9 && g.pixel_mm[0] > 1.6);
     }
 }
