@@ -199,6 +199,113 @@ impl SynthConfig {
     }
 }
 
+/// Architecture of the image tower (see `model::tower`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TowerPreset {
+    /// The contracting path of a 3-D U-Net (pytorch-3dunet), global average pooling and a
+    /// linear projection. Widths come from [`ImageTowerConfig::f_maps`].
+    #[default]
+    Unet,
+    /// What the paper's code trains: 2x2x2 max pool, one double conv 3 -> 3, flatten and two
+    /// linear layers. Ignores `f_maps`.
+    Paper,
+}
+
+impl TowerPreset {
+    /// All presets.
+    pub const ALL: [TowerPreset; 2] = [TowerPreset::Unet, TowerPreset::Paper];
+
+    /// Lower-case name as used on the command line and in `config.json`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TowerPreset::Unet => "unet",
+            TowerPreset::Paper => "paper",
+        }
+    }
+}
+
+impl fmt::Display for TowerPreset {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for TowerPreset {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        TowerPreset::ALL
+            .into_iter()
+            .find(|p| p.as_str() == s.trim())
+            .ok_or_else(|| format!("unknown tower preset {s:?} (expected unet or paper)"))
+    }
+}
+
+/// Settings of the image tower.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ImageTowerConfig {
+    /// Architecture.
+    pub preset: TowerPreset,
+    /// Output channels of each U-Net encoder level (`unet` only); one 2x2x2 max pool sits
+    /// before every level but the first.
+    pub f_maps: Vec<usize>,
+    /// Width of the image embedding.
+    pub embed_dim: usize,
+}
+
+impl Default for ImageTowerConfig {
+    fn default() -> Self {
+        Self {
+            preset: TowerPreset::Unet,
+            f_maps: vec![16, 32, 64, 128],
+            embed_dim: 256,
+        }
+    }
+}
+
+impl ImageTowerConfig {
+    /// Number of input channels (DWI, T2*, FLAIR).
+    pub const IN_CHANNELS: usize = 3;
+
+    /// Checks ranges; returns a readable message on the first problem.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.embed_dim == 0 {
+            return Err("the embedding width must be at least 1".into());
+        }
+        if self.preset == TowerPreset::Paper {
+            return Ok(());
+        }
+        // Each level but the first halves the grid; the 16-slice depth allows 5 levels.
+        let max_levels = MODEL_GRID[0].trailing_zeros() as usize + 1;
+        if self.f_maps.is_empty() || self.f_maps.len() > max_levels {
+            return Err(format!(
+                "--f-maps needs 1 to {max_levels} levels, got {}",
+                self.f_maps.len()
+            ));
+        }
+        let mut c_in = Self::IN_CHANNELS;
+        for &c_out in &self.f_maps {
+            if c_out == 0 {
+                return Err("--f-maps widths must be at least 1".into());
+            }
+            // GroupNorm runs on the input channels of both convs of a level: 8 groups, or 1
+            // when there are fewer than 8 channels, so 8 or more must be a multiple of 8.
+            let c_mid = (c_out / 2).max(c_in);
+            for c in [c_in, c_mid] {
+                if c >= 8 && c % 8 != 0 {
+                    return Err(format!(
+                        "--f-maps {:?}: a GroupNorm over {c} channels needs a multiple of 8",
+                        self.f_maps
+                    ));
+                }
+            }
+            c_in = c_out;
+        }
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -93,3 +93,36 @@ fn bad_input_exits_non_zero_with_the_file_named() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("cohort"));
 }
+
+#[test]
+fn bench_reports_the_documented_json_keys() {
+    let out = ok(&brainclip(&[
+        "bench", "--batch", "1", "--steps", "1", "--f-maps", "4,8", "--json",
+    ]));
+    let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    for key in [
+        "preset",
+        "f_maps",
+        "batch",
+        "device",
+        "train_step_s",
+        "embed_study_s",
+    ] {
+        assert!(v.get(key).is_some(), "missing {key} in {v}");
+    }
+    assert_eq!(v["preset"], "unet");
+    assert_eq!(v["f_maps"], serde_json::json!([4, 8]));
+    assert!(v["train_step_s"].as_f64().unwrap() > 0.0);
+}
+
+#[test]
+fn bench_refuses_bad_settings_clearly() {
+    let out = brainclip(&["bench", "--f-maps", "12,24", "--steps", "1", "--batch", "1"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("multiple of 8"));
+    let out = brainclip(&["bench", "--device", "cuda", "--steps", "1", "--batch", "1"]);
+    if cfg!(not(feature = "cuda")) {
+        assert!(!out.status.success());
+        assert!(String::from_utf8_lossy(&out.stderr).contains("--features cuda"));
+    }
+}

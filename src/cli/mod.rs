@@ -2,6 +2,7 @@
 
 use clap::{Parser, Subcommand};
 
+pub mod bench;
 pub mod demo;
 pub mod inspect;
 pub mod preprocess;
@@ -30,6 +31,8 @@ pub enum Command {
     Preprocess(preprocess::Args),
     /// Render a contact sheet PNG (one study per class) from a cohort.
     Sheet(sheet::Args),
+    /// Time a training step and the embedding of one study of the image tower.
+    Bench(bench::Args),
 }
 
 /// Runs a parsed command line.
@@ -40,5 +43,6 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Inspect(a) => inspect::run(a),
         Command::Preprocess(a) => preprocess::run(a),
         Command::Sheet(a) => sheet::run(a),
+        Command::Bench(a) => bench::run(a),
     }
 }

@@ -1,2 +1,9 @@
 //! The model: 3-D convolution and pooling ops, the image tower, (later) the text tower,
 //! projections, loss and checkpoints. Must not use egui, nor read files outside `checkpoint`.
+
+pub mod checkpoint;
+pub mod conv3d;
+pub mod device;
+pub mod init;
+pub mod pool;
+pub mod tower;
