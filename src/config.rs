@@ -6,6 +6,12 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
+mod train;
+pub use train::{
+    AugmentConfig, ClipConfig, OptimConfig, Positives, Schedule, TextHeadKind, TextPooling,
+    TrainConfig,
+};
+
 /// The model input grid: `[depth, height, width]` = 16 axial slices of 112 x 112.
 pub const MODEL_GRID: [usize; 3] = [16, 112, 112];
 

@@ -5,5 +5,7 @@
 
 pub mod cli;
 pub mod config;
+pub mod index;
 pub mod io;
 pub mod model;
+pub mod train;

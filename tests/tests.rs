@@ -8,3 +8,5 @@ mod cli;
 mod nifti_errors;
 mod preprocess;
 mod synth;
+mod text;
+mod train;

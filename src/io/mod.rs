@@ -7,6 +7,7 @@ pub mod atomic;
 pub mod cache;
 pub mod cohort;
 pub mod error;
+pub mod fetch;
 pub mod nifti_read;
 pub mod nifti_write;
 pub mod normalize;

@@ -74,11 +74,22 @@ pub fn named_tensors(varmap: &VarMap) -> Vec<(String, Tensor)> {
 
 /// Saves every variable of `varmap` to the safetensors file `path`, atomically.
 pub fn save_varmap(varmap: &VarMap, path: &Path) -> Result<(), CheckpointError> {
-    let tensors = named_tensors(varmap);
+    save_tensors(&named_tensors(varmap), path)
+}
+
+/// Reads every tensor of the safetensors file `path` onto the CPU.
+pub fn load_tensors(path: &Path) -> Result<HashMap<String, Tensor>, CheckpointError> {
+    let bytes = std::fs::read(path).map_err(|e| IoError::os("read", path, e))?;
+    candle_core::safetensors::load_buffer(&bytes, &candle_core::Device::Cpu)
+        .map_err(CheckpointError::tensor(path))
+}
+
+/// Saves named f32/f64 tensors to the safetensors file `path`, atomically.
+pub fn save_tensors(tensors: &[(String, Tensor)], path: &Path) -> Result<(), CheckpointError> {
     let mut header = serde_json::Map::new();
     let mut blobs = Vec::with_capacity(tensors.len());
     let mut offset = 0usize;
-    for (name, t) in &tensors {
+    for (name, t) in tensors {
         let bytes = le_bytes(t).map_err(CheckpointError::tensor(path))?;
         let entry = serde_json::json!({
             "dtype": safetensors_dtype(t.dtype()).map_err(CheckpointError::tensor(path))?,
@@ -107,10 +118,7 @@ pub fn save_varmap(varmap: &VarMap, path: &Path) -> Result<(), CheckpointError> 
 /// model code). Every variable must be present with its shape, and the file must hold nothing
 /// else; values are converted to each variable's dtype and device.
 pub fn load_varmap(varmap: &VarMap, path: &Path) -> Result<(), CheckpointError> {
-    let bytes = std::fs::read(path).map_err(|e| IoError::os("read", path, e))?;
-    let mut file: HashMap<String, Tensor> =
-        candle_core::safetensors::load_buffer(&bytes, &candle_core::Device::Cpu)
-            .map_err(CheckpointError::tensor(path))?;
+    let mut file = load_tensors(path)?;
     let vars = varmap
         .data()
         .lock()

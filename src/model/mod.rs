@@ -2,8 +2,11 @@
 //! projections, loss and checkpoints. Must not use egui, nor read files outside `checkpoint`.
 
 pub mod checkpoint;
+pub mod clip;
 pub mod conv3d;
 pub mod device;
 pub mod init;
+pub mod loss;
 pub mod pool;
+pub mod text;
 pub mod tower;

@@ -177,7 +177,7 @@ impl Module for Level {
 
 /// A linear layer initialised like PyTorch's `nn.Linear`: weight and bias uniform in
 /// `±1 / sqrt(c_in)`. Variables `weight` `[c_out, c_in]` and, with `bias`, `bias` `[c_out]`.
-fn linear(c_in: usize, c_out: usize, bias: bool, vb: VarBuilder) -> Result<Linear> {
+pub(crate) fn linear(c_in: usize, c_out: usize, bias: bool, vb: VarBuilder) -> Result<Linear> {
     let bound = 1.0 / (c_in as f64).sqrt();
     let init = candle_nn::Init::Uniform {
         lo: -bound,

@@ -1,0 +1,72 @@
+//! `brainclip classify --run DIR --study PATH [--json]`: zero-shot class probabilities of any
+//! study folder (three NIfTI sequences and a report), from the prompts file.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+
+use crate::config::Label;
+use crate::io::preprocess::preprocess_study;
+use crate::io::study::load_study;
+use crate::model::device::select_device;
+use crate::train::embed::embed_study;
+use crate::train::session::{ClassPrompts, DEFAULT_PROMPTS, Session};
+
+/// Arguments of `brainclip classify`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Run folder.
+    #[arg(long)]
+    pub run: PathBuf,
+    /// Study folder (dwi, t2s, flair .nii[.gz] and report.txt).
+    #[arg(long)]
+    pub study: PathBuf,
+    /// Zero-shot prompt file.
+    #[arg(long, default_value = DEFAULT_PROMPTS)]
+    pub prompts: PathBuf,
+    /// Print {"predicted", "probabilities": {class: p}} as JSON.
+    #[arg(long)]
+    pub json: bool,
+    /// Text encoder folder, if not where the run's config.json says.
+    #[arg(long)]
+    pub text_model: Option<PathBuf>,
+    /// Compute device: auto, cpu, cuda, cuda:N or metal.
+    #[arg(long, default_value = "auto")]
+    pub device: String,
+}
+
+/// Runs `brainclip classify`.
+pub fn run(args: Args) -> anyhow::Result<()> {
+    let device = select_device(&args.device)?;
+    let session = Session::open(&args.run, args.text_model.as_deref(), &device)
+        .with_context(|| format!("cannot open the run {}", args.run.display()))?;
+    let prompts = ClassPrompts::load(&args.prompts)?;
+    let study = load_study(&args.study)?;
+    let tensor = preprocess_study(&study)?;
+    let image = embed_study(&session.model, &tensor, &device)?;
+    let classes = session.class_embeddings(&prompts)?;
+    let probs = session.zero_shot(&[image], &classes)?;
+    let probs = &probs[0];
+    let best = (0..probs.len())
+        .max_by(|&a, &b| probs[a].total_cmp(&probs[b]))
+        .unwrap_or(0);
+    let predicted = Label::ALL[best];
+    if args.json {
+        let map: serde_json::Map<String, serde_json::Value> = Label::ALL
+            .iter()
+            .zip(probs)
+            .map(|(l, p)| (l.as_str().to_string(), serde_json::json!(p)))
+            .collect();
+        println!(
+            "{}",
+            serde_json::json!({"study": study.id, "predicted": predicted, "probabilities": map})
+        );
+    } else {
+        println!("{}: {predicted}", study.id);
+        for (l, p) in Label::ALL.iter().zip(probs) {
+            let bar = "#".repeat((p * 40.0).round() as usize);
+            println!("  {:11} {:5.3} {bar}", l.as_str(), p);
+        }
+    }
+    Ok(())
+}

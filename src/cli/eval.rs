@@ -1,0 +1,146 @@
+//! `brainclip eval --run DIR --cohort DIR [--split test] [--json] [--matrix F.csv]
+//! [--matrix-png F.png]`: retrieval, class precision and zero-shot metrics of a trained run on
+//! one split, with 95% bootstrap intervals.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::Context;
+
+use crate::config::{Label, Split};
+use crate::index::eval::{EvalInputs, evaluate};
+use crate::index::matrix::{class_order, write_matrix_csv, write_matrix_png};
+use crate::index::sim::cosine_matrix;
+use crate::io::cache::{PreprocessCache, default_cache_dir};
+use crate::io::cohort::read_cohort;
+use crate::model::device::select_device;
+use crate::train::CancelToken;
+use crate::train::data::prepare;
+use crate::train::session::{ClassPrompts, DEFAULT_PROMPTS, Session};
+
+/// Arguments of `brainclip eval`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Run folder (with config.json and best.safetensors).
+    #[arg(long)]
+    pub run: PathBuf,
+    /// Cohort folder.
+    #[arg(long)]
+    pub cohort: PathBuf,
+    /// Split to evaluate: train, val or test.
+    #[arg(long, default_value = "test")]
+    pub split: String,
+    /// Print the metrics as JSON.
+    #[arg(long)]
+    pub json: bool,
+    /// Write the split's report x study similarity matrix, sorted by class, as CSV.
+    #[arg(long)]
+    pub matrix: Option<PathBuf>,
+    /// Write the same matrix as a PNG heat map with class boundaries.
+    #[arg(long)]
+    pub matrix_png: Option<PathBuf>,
+    /// Zero-shot prompt file.
+    #[arg(long, default_value = DEFAULT_PROMPTS)]
+    pub prompts: PathBuf,
+    /// Text encoder folder, if not where the run's config.json says.
+    #[arg(long)]
+    pub text_model: Option<PathBuf>,
+    /// Bootstrap resamples for the intervals.
+    #[arg(long, default_value_t = 1000)]
+    pub bootstrap: usize,
+    /// Compute device: auto, cpu, cuda, cuda:N or metal.
+    #[arg(long, default_value = "auto")]
+    pub device: String,
+}
+
+/// Parses a split name.
+pub fn parse_split(s: &str) -> anyhow::Result<Split> {
+    Split::ALL
+        .into_iter()
+        .find(|x| x.as_str() == s.trim())
+        .ok_or_else(|| anyhow::anyhow!("unknown split {s:?} (expected train, val or test)"))
+}
+
+/// The split's embeddings: ids, labels, image and report embeddings.
+pub struct SplitEmbeddings {
+    /// Study ids.
+    pub ids: Vec<String>,
+    /// Labels.
+    pub labels: Vec<Label>,
+    /// Study (image) embeddings.
+    pub image: Vec<Vec<f32>>,
+    /// Report embeddings.
+    pub text: Vec<Vec<f32>>,
+}
+
+/// Embeds every study and report of `splits` of a cohort with a session.
+pub fn embed_cohort(
+    session: &Session,
+    cohort_dir: &Path,
+    splits: &[Split],
+) -> anyhow::Result<(SplitEmbeddings, Arc<Vec<crate::train::data::Sample>>)> {
+    let cohort = read_cohort(cohort_dir).context("cannot read the cohort")?;
+    let cache = PreprocessCache::new(default_cache_dir(&cohort.root));
+    let samples = Arc::new(prepare(&cohort, splits, &cache)?);
+    if samples.is_empty() {
+        anyhow::bail!(
+            "no studies in the requested split(s): {}",
+            cohort_dir.display()
+        );
+    }
+    let image = session.embed_samples(&samples, &cache, &CancelToken::new(), &mut |_, _| {})?;
+    let reports: Vec<&str> = samples.iter().map(|s| s.report.as_str()).collect();
+    let text = session.embed_reports(&cohort.root, &reports)?;
+    let out = SplitEmbeddings {
+        ids: samples.iter().map(|s| s.study_id.clone()).collect(),
+        labels: samples.iter().map(|s| s.label).collect(),
+        image,
+        text,
+    };
+    Ok((out, samples))
+}
+
+/// Runs `brainclip eval`.
+pub fn run(args: Args) -> anyhow::Result<()> {
+    let split = parse_split(&args.split)?;
+    let device = select_device(&args.device)?;
+    let session = Session::open(&args.run, args.text_model.as_deref(), &device)
+        .with_context(|| format!("cannot open the run {}", args.run.display()))?;
+    let prompts = ClassPrompts::load(&args.prompts)?;
+    let (e, _) = embed_cohort(&session, &args.cohort, &[split])?;
+    let classes = session.class_embeddings(&prompts)?;
+    let report = evaluate(
+        &EvalInputs {
+            image: &e.image,
+            text: &e.text,
+            labels: &e.labels,
+            class_prompts: &classes,
+            logit_scale: session.logit_scale()?,
+        },
+        args.bootstrap,
+        0,
+    )?;
+    if args.matrix.is_some() || args.matrix_png.is_some() {
+        let sim = cosine_matrix(&e.text, &e.image);
+        let order = class_order(&e.labels, &e.ids);
+        if let Some(p) = &args.matrix {
+            write_matrix_csv(p, &e.ids, &e.labels, &sim, &order)?;
+        }
+        if let Some(p) = &args.matrix_png {
+            write_matrix_png(p, &sim, &e.labels, &order, 4)?;
+        }
+    }
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        println!(
+            "{} split of {} ({} studies), run {}",
+            split.as_str(),
+            args.cohort.display(),
+            e.ids.len(),
+            args.run.display()
+        );
+        print!("{}", report.to_table());
+    }
+    Ok(())
+}

@@ -1,0 +1,122 @@
+//! `brainclip query --run DIR --cohort DIR (--text "..." | --study ID [--reports]) [--k 10]
+//! [--json]`: free text -> studies, study -> studies, study -> reports. Uses the run's index
+//! of the cohort when present (built by `brainclip index`), else embeds the cohort first.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use serde::Serialize;
+
+use super::index::{build_index, index_path};
+use crate::config::Label;
+use crate::index::store::EmbeddingIndex;
+use crate::model::device::select_device;
+use crate::train::session::Session;
+
+/// Arguments of `brainclip query`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Run folder.
+    #[arg(long)]
+    pub run: PathBuf,
+    /// Cohort folder.
+    #[arg(long)]
+    pub cohort: PathBuf,
+    /// Free text to rank studies by (e.g. "acute infarct in the left MCA territory").
+    #[arg(long, conflicts_with = "study", required_unless_present = "study")]
+    pub text: Option<String>,
+    /// Study id of the cohort to find similar cases for.
+    #[arg(long)]
+    pub study: Option<String>,
+    /// With --study: rank reports instead of studies.
+    #[arg(long, requires = "study")]
+    pub reports: bool,
+    /// Number of results.
+    #[arg(long, default_value_t = 10)]
+    pub k: usize,
+    /// Print a JSON list of {study_id, score, label, report}, best first.
+    #[arg(long)]
+    pub json: bool,
+    /// Text encoder folder, if not where the run's config.json says.
+    #[arg(long)]
+    pub text_model: Option<PathBuf>,
+    /// Compute device: auto, cpu, cuda, cuda:N or metal.
+    #[arg(long, default_value = "auto")]
+    pub device: String,
+}
+
+/// One result.
+#[derive(Debug, Clone, Serialize)]
+pub struct QueryHit {
+    /// Study id.
+    pub study_id: String,
+    /// Cosine similarity in the joint space.
+    pub score: f32,
+    /// The study's label.
+    pub label: Label,
+    /// The study's report.
+    pub report: String,
+}
+
+/// Runs `brainclip query`.
+pub fn run(args: Args) -> anyhow::Result<()> {
+    let device = select_device(&args.device)?;
+    let session = Session::open(&args.run, args.text_model.as_deref(), &device)
+        .with_context(|| format!("cannot open the run {}", args.run.display()))?;
+    let path = index_path(&args.run, &args.cohort);
+    let index = if path.is_file() {
+        EmbeddingIndex::load(&path, Some(&session.fingerprint))?
+    } else {
+        tracing::info!("no index for this cohort yet; embedding it (brainclip index saves this)");
+        build_index(&session, &args.cohort)?
+    };
+    let hits = match (&args.text, &args.study) {
+        (Some(text), _) => {
+            if text.trim().is_empty() {
+                anyhow::bail!("--text is empty");
+            }
+            let q = session.embed_texts(&[text.as_str()])?;
+            index.query_image(&q[0], args.k, None)
+        }
+        (None, Some(id)) => {
+            let i = index.position(id).with_context(|| {
+                format!("no study {id:?} in the cohort {}", args.cohort.display())
+            })?;
+            let q = index.image[i].clone();
+            if args.reports {
+                index.query_text(&q, args.k, None)
+            } else {
+                index.query_image(&q, args.k, Some(i))
+            }
+        }
+        (None, None) => anyhow::bail!("give --text or --study"),
+    };
+    let out: Vec<QueryHit> = hits
+        .iter()
+        .map(|h| {
+            let e = &index.entries[h.index];
+            QueryHit {
+                study_id: e.study_id.clone(),
+                score: h.score,
+                label: e.label,
+                report: e.report.clone(),
+            }
+        })
+        .collect();
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&out)?);
+    } else {
+        for (rank, h) in out.iter().enumerate() {
+            let first = h.report.lines().next().unwrap_or("");
+            let first: String = first.chars().take(90).collect();
+            println!(
+                "{:3}  {:.3}  {:10}  {:11}  {first}",
+                rank + 1,
+                h.score,
+                h.study_id,
+                h.label.as_str()
+            );
+        }
+    }
+    Ok(())
+}

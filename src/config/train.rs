@@ -1,0 +1,393 @@
+//! Settings of the joint model (CLIP head) and of a training run. A run folder's `config.json`
+//! is a [`TrainConfig`]: everything needed to rebuild the model and repeat the run.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+use super::{ImageTowerConfig, TowerPreset};
+
+/// How pooled report embeddings reach the joint space.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TextHeadKind {
+    /// Linear -> GELU -> Linear (the default: a frozen encoder needs a non-linear adapter to
+    /// bring out side and site words that mean pooling dilutes).
+    #[default]
+    Mlp,
+    /// One linear layer (CLIP's projection).
+    Linear,
+    /// The paper's head: Linear(hidden) -> Linear(embed, no bias), no activation between.
+    Paper,
+}
+
+/// Text pooling over the encoder's token states.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TextPooling {
+    /// Mean over the attention mask (sentence-transformers).
+    #[default]
+    Mean,
+    /// The `[CLS]` token's state (the paper's code).
+    Cls,
+}
+
+/// Which pairs in a batch count as positives of the contrastive loss.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Positives {
+    /// Only each study's own report (plain CLIP).
+    Pair,
+    /// Also studies whose report text is identical (duplicate reports are not negatives).
+    #[default]
+    Identical,
+    /// Also every study with the same label (soft targets over the class).
+    Label,
+}
+
+impl FromStr for Positives {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim() {
+            "pair" => Ok(Positives::Pair),
+            "identical" => Ok(Positives::Identical),
+            "label" => Ok(Positives::Label),
+            _ => Err(format!(
+                "unknown positives mode {s:?} (expected pair, identical or label)"
+            )),
+        }
+    }
+}
+
+impl fmt::Display for Positives {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Positives::Pair => "pair",
+            Positives::Identical => "identical",
+            Positives::Label => "label",
+        })
+    }
+}
+
+/// Augmentation settings for training; each magnitude is the half-width of a uniform draw
+/// (except [`Self::flip_prob`] and [`Self::noise_std`]). All magnitudes 0 (or
+/// `enabled == false`) leaves the study unchanged.
+///
+/// Non-finite magnitudes count as 0, negative ones by their absolute value, and the relative
+/// scales are capped at 0.9 so that no scale factor reaches 0.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct AugmentConfig {
+    /// Off: `train::augment::augment` returns the study unchanged and draws nothing from the rng.
+    pub enabled: bool,
+    /// Probability of mirroring left-right (along `w`).
+    pub flip_prob: f32,
+    /// Largest in-plane rotation about the slice axis, degrees (either direction).
+    pub rotate_deg: f32,
+    /// Largest relative isotropic in-plane scale: the factor is drawn in `1 ± scale`.
+    pub scale: f32,
+    /// Largest in-plane shift along each of `h` and `w`, voxels.
+    pub translate_vox: f32,
+    /// Standard deviation of the additive Gaussian noise, in z-score units (tissue std ≈ 1).
+    pub noise_std: f32,
+    /// Largest `|ln γ|` of the per-channel gamma.
+    pub gamma: f32,
+    /// Per channel: additive shift drawn in `±intensity_shift` (z-score units) and
+    /// multiplicative factor drawn in `1 ± intensity_shift`.
+    pub intensity_shift: f32,
+}
+
+impl Default for AugmentConfig {
+    fn default() -> Self {
+        AugmentConfig {
+            enabled: true,
+            flip_prob: 0.5,
+            rotate_deg: 8.0,
+            scale: 0.08,
+            translate_vox: 4.0,
+            noise_std: 0.05,
+            gamma: 0.15,
+            intensity_shift: 0.1,
+        }
+    }
+}
+
+/// The joint image + text model.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ClipConfig {
+    /// The image tower (its `embed_dim` is the joint space's width).
+    pub image: ImageTowerConfig,
+    /// Text head architecture.
+    pub text_head: TextHeadKind,
+    /// Hidden width of the `mlp` and `paper` text heads.
+    pub text_hidden: usize,
+    /// Initial value of the learnable temperature `t`; logits are scaled by `exp(t)`.
+    pub temperature_init: f64,
+    /// Upper bound of the logit scale `exp(t)`.
+    pub max_logit_scale: f64,
+}
+
+impl Default for ClipConfig {
+    fn default() -> Self {
+        Self {
+            image: ImageTowerConfig::default(),
+            text_head: TextHeadKind::Mlp,
+            text_hidden: 512,
+            // CLIP: ln(1 / 0.07).
+            temperature_init: (1.0f64 / 0.07).ln(),
+            max_logit_scale: 100.0,
+        }
+    }
+}
+
+impl ClipConfig {
+    /// The settings of a preset: ours (`unet`) or the paper's (`paper`: CLS text head
+    /// Linear(400) -> Linear(256, no bias), temperature initialised at 1.0).
+    pub fn preset(preset: TowerPreset) -> Self {
+        match preset {
+            TowerPreset::Unet => Self::default(),
+            TowerPreset::Paper => Self {
+                image: ImageTowerConfig {
+                    preset: TowerPreset::Paper,
+                    ..ImageTowerConfig::default()
+                },
+                text_head: TextHeadKind::Paper,
+                text_hidden: 400,
+                temperature_init: 1.0,
+                max_logit_scale: 100.0,
+            },
+        }
+    }
+
+    /// Width of the joint embedding space.
+    pub fn embed_dim(&self) -> usize {
+        self.image.embed_dim
+    }
+
+    /// Checks ranges; returns a readable message on the first problem.
+    pub fn validate(&self) -> Result<(), String> {
+        self.image.validate()?;
+        if self.text_head != TextHeadKind::Linear && self.text_hidden == 0 {
+            return Err("text_hidden must be at least 1".into());
+        }
+        if !(self.max_logit_scale.is_finite() && self.max_logit_scale >= 1.0) {
+            return Err("max_logit_scale must be a finite number >= 1".into());
+        }
+        if !self.temperature_init.is_finite() {
+            return Err("temperature_init must be finite".into());
+        }
+        Ok(())
+    }
+}
+
+/// Learning-rate schedule.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase", tag = "kind")]
+pub enum Schedule {
+    /// Linear warm-up over `warmup_epochs`, then cosine decay to `min_lr_ratio * lr`.
+    Cosine {
+        /// Epochs of linear warm-up (fractional allowed).
+        warmup_epochs: f64,
+        /// Final learning rate as a fraction of the peak.
+        min_lr_ratio: f64,
+    },
+    /// Multiply the rate by `factor` after `patience` epochs without a lower validation loss
+    /// (PyTorch's ReduceLROnPlateau, mode min, threshold 1e-4 relative).
+    Plateau {
+        /// Epochs without improvement before the rate drops.
+        patience: usize,
+        /// Multiplier applied at each drop.
+        factor: f64,
+    },
+}
+
+impl Default for Schedule {
+    fn default() -> Self {
+        Schedule::Cosine {
+            warmup_epochs: 1.0,
+            min_lr_ratio: 0.02,
+        }
+    }
+}
+
+/// Optimiser settings (AdamW; `weight_decay` 0 is Adam).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct OptimConfig {
+    /// Peak learning rate.
+    pub lr: f64,
+    /// Decoupled weight decay.
+    pub weight_decay: f64,
+    /// Adam beta1.
+    pub beta1: f64,
+    /// Adam beta2.
+    pub beta2: f64,
+    /// Adam epsilon.
+    pub eps: f64,
+}
+
+impl Default for OptimConfig {
+    fn default() -> Self {
+        Self {
+            lr: 2e-3,
+            weight_decay: 1e-2,
+            beta1: 0.9,
+            beta2: 0.999,
+            eps: 1e-8,
+        }
+    }
+}
+
+/// Everything about a training run; stored as the run folder's `config.json`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct TrainConfig {
+    /// The model.
+    pub model: ClipConfig,
+    /// Folder of the frozen text encoder (HuggingFace-style BERT or DistilBERT).
+    pub text_model: String,
+    /// Fingerprint of the text encoder the run was trained with (filled in by the trainer;
+    /// inference refuses a different encoder).
+    pub text_fingerprint: String,
+    /// Text pooling.
+    pub text_pooling: TextPooling,
+    /// Contrastive positives.
+    pub positives: Positives,
+    /// Optimiser.
+    pub optim: OptimConfig,
+    /// Learning-rate schedule.
+    pub schedule: Schedule,
+    /// Studies per step.
+    pub batch_size: usize,
+    /// Maximum number of epochs.
+    pub epochs: usize,
+    /// Stop after this many epochs without a better validation retrieval score (0 = never).
+    pub early_stop_patience: usize,
+    /// Seed of initialisation, shuffling and augmentation.
+    pub seed: u64,
+    /// Augmentation of training studies.
+    pub augment: AugmentConfig,
+}
+
+impl Default for TrainConfig {
+    fn default() -> Self {
+        Self {
+            model: ClipConfig::default(),
+            text_model: "models/all-MiniLM-L6-v2".into(),
+            text_fingerprint: String::new(),
+            text_pooling: TextPooling::Mean,
+            positives: Positives::Identical,
+            optim: OptimConfig::default(),
+            schedule: Schedule::default(),
+            batch_size: 16,
+            epochs: 30,
+            early_stop_patience: 0,
+            seed: 42,
+            augment: Default::default(),
+        }
+    }
+}
+
+impl TrainConfig {
+    /// The defaults of a preset. `paper` uses the paper's hyper-parameters: Adam lr 0.01,
+    /// ReduceLROnPlateau patience 10 factor 0.5, batch 8, CLS pooling, no augmentation.
+    pub fn preset(preset: TowerPreset) -> Self {
+        match preset {
+            TowerPreset::Unet => Self::default(),
+            TowerPreset::Paper => Self {
+                model: ClipConfig::preset(TowerPreset::Paper),
+                text_pooling: TextPooling::Cls,
+                positives: Positives::Pair,
+                optim: OptimConfig {
+                    lr: 0.01,
+                    weight_decay: 0.0,
+                    ..OptimConfig::default()
+                },
+                schedule: Schedule::Plateau {
+                    patience: 10,
+                    factor: 0.5,
+                },
+                batch_size: 8,
+                augment: AugmentConfig {
+                    enabled: false,
+                    ..Default::default()
+                },
+                ..Self::default()
+            },
+        }
+    }
+
+    /// Checks ranges; returns a readable message on the first problem.
+    pub fn validate(&self) -> Result<(), String> {
+        self.model.validate()?;
+        if self.batch_size < 2 {
+            return Err(
+                "batch_size must be at least 2 (a contrastive batch needs negatives)".into(),
+            );
+        }
+        if self.epochs == 0 {
+            return Err("epochs must be at least 1".into());
+        }
+        let o = &self.optim;
+        if !(o.lr.is_finite() && o.lr > 0.0) {
+            return Err("lr must be a positive number".into());
+        }
+        if !(o.weight_decay.is_finite() && o.weight_decay >= 0.0) {
+            return Err("weight_decay must be >= 0".into());
+        }
+        if !(0.0..1.0).contains(&o.beta1) || !(0.0..1.0).contains(&o.beta2) || o.eps <= 0.0 {
+            return Err("betas must lie in [0, 1) and eps must be positive".into());
+        }
+        match self.schedule {
+            Schedule::Cosine {
+                warmup_epochs,
+                min_lr_ratio,
+            } => {
+                if !(warmup_epochs >= 0.0 && (0.0..=1.0).contains(&min_lr_ratio)) {
+                    return Err(
+                        "cosine schedule: warmup_epochs >= 0, min_lr_ratio in [0, 1]".into(),
+                    );
+                }
+            }
+            Schedule::Plateau { patience, factor } => {
+                if patience == 0 || !(factor > 0.0 && factor < 1.0) {
+                    return Err("plateau schedule: patience >= 1, factor in (0, 1)".into());
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn presets_validate_and_round_trip_through_json() {
+        for p in TowerPreset::ALL {
+            let c = TrainConfig::preset(p);
+            c.validate().unwrap();
+            let back: TrainConfig =
+                serde_json::from_str(&serde_json::to_string(&c).unwrap()).unwrap();
+            assert_eq!(back, c);
+        }
+        // Old or partial files still load: every field has a default.
+        let c: TrainConfig = serde_json::from_str(r#"{"epochs": 3}"#).unwrap();
+        assert_eq!(c.epochs, 3);
+        assert_eq!(c.batch_size, TrainConfig::default().batch_size);
+    }
+
+    #[test]
+    fn bad_values_are_refused_with_a_reason() {
+        let c = TrainConfig {
+            batch_size: 1,
+            ..TrainConfig::default()
+        };
+        assert!(c.validate().unwrap_err().contains("batch_size"));
+        assert!("labels".parse::<Positives>().is_err());
+        assert_eq!("label".parse::<Positives>().unwrap(), Positives::Label);
+    }
+}

@@ -1,0 +1,416 @@
+//! The one training loop. It reports through [`Observer`] and stops on a [`CancelToken`], so
+//! the CLI (progress bar) and the GUI (channel to plots) share it.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Instant;
+
+use candle_core::{DType, Device, Tensor};
+use candle_nn::VarMap;
+
+use super::TrainError;
+use super::cancel::CancelToken;
+use super::data::{LoaderAugment, Prefetcher, Sample, epoch_batches, prepare};
+use super::optim::AdamW;
+use super::reports::{ReportEmbeddings, report_embeddings};
+use super::run::{
+    BEST_FILE, EpochMetrics, LAST_FILE, ResumeState, read_config, read_metrics, read_resume,
+    write_config, write_metrics, write_resume,
+};
+use super::schedule::LrSchedule;
+use super::validate::{ValidationResult, validate};
+use crate::config::{Split, TrainConfig};
+use crate::io::cache::{PreprocessCache, default_cache_dir};
+use crate::io::cohort::read_cohort;
+use crate::model::checkpoint::{load_tensors, named_tensors, save_tensors, save_varmap};
+use crate::model::clip::ClipModel;
+use crate::model::init::seeded_var_builder;
+use crate::model::loss::{clip_loss, soft_targets};
+
+/// What the loop tells its observer.
+#[derive(Debug, Clone, PartialEq)]
+pub enum TrainEvent {
+    /// Data and model are ready; training starts at `start_epoch` (1-based).
+    Started {
+        /// Training studies.
+        train: usize,
+        /// Validation studies.
+        val: usize,
+        /// Optimiser steps per epoch.
+        steps_per_epoch: usize,
+        /// Last epoch of the run.
+        epochs: usize,
+        /// First epoch this call trains (> 1 after `--resume`).
+        start_epoch: usize,
+    },
+    /// A preparation phase is under way (preprocessing, report embeddings).
+    Preparing(String),
+    /// One optimiser step finished.
+    Step {
+        /// 1-based epoch.
+        epoch: usize,
+        /// 1-based step within the epoch.
+        step: usize,
+        /// Steps of the epoch.
+        steps: usize,
+        /// The step's loss.
+        loss: f64,
+        /// The step's learning rate.
+        lr: f64,
+    },
+    /// An epoch finished and was saved.
+    Epoch {
+        /// Its metrics (also appended to `metrics.jsonl`).
+        metrics: EpochMetrics,
+        /// Whether it is the new best (saved as `best.safetensors`).
+        best: bool,
+    },
+}
+
+/// Receives the loop's events.
+pub trait Observer {
+    /// Called from the training thread; keep it quick.
+    fn event(&mut self, event: &TrainEvent);
+}
+
+/// How a run ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// All epochs ran.
+    Completed,
+    /// The validation score stopped improving.
+    EarlyStopped,
+    /// The cancel token was set; the last finished epoch is saved.
+    Cancelled,
+}
+
+/// The result of [`train`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct TrainSummary {
+    /// How it ended.
+    pub outcome: Outcome,
+    /// Every epoch's metrics (including those of earlier calls, after `--resume`).
+    pub metrics: Vec<EpochMetrics>,
+    /// The best epoch (0 when none finished).
+    pub best_epoch: usize,
+    /// Its validation score.
+    pub best_score: f64,
+}
+
+/// What to train.
+#[derive(Debug, Clone)]
+pub struct TrainRequest {
+    /// The cohort folder.
+    pub cohort: PathBuf,
+    /// The run folder.
+    pub out: PathBuf,
+    /// Settings of a new run; with `resume`, the folder's `config.json` is used instead.
+    pub config: TrainConfig,
+    /// Continue the run in `out` from its last finished epoch.
+    pub resume: bool,
+    /// With `resume`: a new number of epochs (extends or shortens the run).
+    pub resume_epochs: Option<usize>,
+}
+
+/// Trains (or resumes) a run. Blocks; call it from a worker thread.
+pub fn train(
+    req: &TrainRequest,
+    device: &Device,
+    observer: &mut dyn Observer,
+    cancel: &CancelToken,
+) -> Result<TrainSummary, TrainError> {
+    let (mut cfg, resume) = open_run(req)?;
+    let cohort = read_cohort(&req.cohort)?;
+    let cache = PreprocessCache::new(default_cache_dir(&cohort.root));
+    observer.event(&TrainEvent::Preparing("preprocessing studies".into()));
+    let train_set = Arc::new(prepare(&cohort, &[Split::Train], &cache)?);
+    let val_set = Arc::new(prepare(&cohort, &[Split::Val], &cache)?);
+    if train_set.len() < 2 || val_set.len() < 2 {
+        return Err(TrainError::Empty(
+            "training needs at least two studies in each of the train and val splits",
+        ));
+    }
+    observer.event(&TrainEvent::Preparing("embedding reports".into()));
+    let reports = report_embeddings(&cfg, &cohort.root, &train_set, &val_set, device)?;
+    if resume.is_some() && cfg.text_fingerprint != reports.fingerprint {
+        return Err(TrainError::TextModelChanged);
+    }
+    cfg.text_fingerprint.clone_from(&reports.fingerprint);
+    if resume.is_none() {
+        std::fs::create_dir_all(&req.out)
+            .map_err(|e| crate::io::IoError::os("create directory", &req.out, e))?;
+        write_config(&req.out, &cfg)?;
+    }
+
+    let varmap = VarMap::new();
+    let vb = seeded_var_builder(&varmap, cfg.seed, DType::F32, device);
+    let model = ClipModel::new(&cfg.model, reports.dim, vb)?;
+    let mut opt = AdamW::new(named_vars(&varmap), cfg.optim)?;
+    let steps_per_epoch = epoch_batches(train_set.len(), cfg.batch_size, cfg.seed, 1).len();
+    let mut state = match resume {
+        Some(s) => restore(req, &varmap, &mut opt, s)?,
+        None => ResumeState {
+            epoch: 0,
+            global_step: 0,
+            // Scores lie in [0, 1]; JSON has no -infinity.
+            best_score: -1.0,
+            best_epoch: 0,
+            schedule: LrSchedule::new(cfg.schedule, cfg.optim.lr, steps_per_epoch, cfg.epochs),
+            checkpoint: String::new(),
+        },
+    };
+    // A metrics line written after the last checkpoint (killed mid-save) is dropped.
+    let mut metrics: Vec<EpochMetrics> = read_metrics(&req.out)?
+        .into_iter()
+        .filter(|m| m.epoch <= state.epoch)
+        .collect();
+    observer.event(&TrainEvent::Started {
+        train: train_set.len(),
+        val: val_set.len(),
+        steps_per_epoch,
+        epochs: cfg.epochs,
+        start_epoch: state.epoch + 1,
+    });
+
+    let ctx = Ctx {
+        cfg: &cfg,
+        model: &model,
+        device,
+        cache: &cache,
+        reports: &reports,
+        cancel,
+    };
+    let mut outcome = Outcome::Completed;
+    let mut since_best = state.epoch - state.best_epoch.min(state.epoch);
+    for epoch in state.epoch + 1..=cfg.epochs {
+        let start = Instant::now();
+        let Some(train_loss) = run_epoch(&ctx, &train_set, epoch, &mut opt, &mut state, observer)?
+        else {
+            outcome = Outcome::Cancelled;
+            break;
+        };
+        let val: ValidationResult = match validate(&ctx.validation(), &val_set) {
+            Ok(v) => v,
+            Err(TrainError::Cancelled) => {
+                outcome = Outcome::Cancelled;
+                break;
+            }
+            Err(e) => return Err(e),
+        };
+        state.schedule.end_epoch(val.loss);
+        let m = EpochMetrics {
+            epoch,
+            train_loss,
+            val_loss: val.loss,
+            lr: opt.learning_rate(),
+            temperature: f64::from(model.logit_scale_value()?),
+            val_r1: val.t2i_r1,
+            val_r5: val.t2i_r5,
+            val_score: val.score,
+            seconds: start.elapsed().as_secs_f64(),
+        };
+        let best = val.score > state.best_score;
+        if best {
+            state.best_score = val.score;
+            state.best_epoch = epoch;
+            since_best = 0;
+            save_varmap(&varmap, &req.out.join(BEST_FILE))?;
+        } else {
+            since_best += 1;
+        }
+        save_varmap(&varmap, &req.out.join(LAST_FILE))?;
+        state.epoch = epoch;
+        save_resume(&req.out, &varmap, &opt, &mut state)?;
+        metrics.push(m.clone());
+        write_metrics(&req.out, &metrics)?;
+        observer.event(&TrainEvent::Epoch { metrics: m, best });
+        if cfg.early_stop_patience > 0 && since_best >= cfg.early_stop_patience {
+            outcome = Outcome::EarlyStopped;
+            break;
+        }
+        if cancel.is_cancelled() {
+            outcome = Outcome::Cancelled;
+            break;
+        }
+    }
+    Ok(TrainSummary {
+        outcome,
+        metrics,
+        best_epoch: state.best_epoch,
+        best_score: state.best_score,
+    })
+}
+
+/// Everything an epoch needs, borrowed.
+pub(super) struct Ctx<'a> {
+    pub cfg: &'a TrainConfig,
+    pub model: &'a ClipModel,
+    pub device: &'a Device,
+    pub cache: &'a PreprocessCache,
+    pub reports: &'a ReportEmbeddings,
+    pub cancel: &'a CancelToken,
+}
+
+impl Ctx<'_> {
+    fn validation(&self) -> super::validate::ValidationCtx<'_> {
+        super::validate::ValidationCtx {
+            cfg: self.cfg,
+            model: self.model,
+            device: self.device,
+            cache: self.cache,
+            val_text: &self.reports.val,
+            cancel: self.cancel,
+        }
+    }
+}
+
+/// Reads the run folder: a fresh run must not overwrite another; a resumed one takes its
+/// stored configuration (the requested `epochs` may extend it).
+fn open_run(req: &TrainRequest) -> Result<(TrainConfig, Option<ResumeState>), TrainError> {
+    req.config.validate().map_err(TrainError::Config)?;
+    let has_config = req.out.join(super::run::CONFIG_FILE).is_file();
+    if !req.resume {
+        if has_config {
+            return Err(TrainError::RunExists(req.out.clone()));
+        }
+        return Ok((req.config.clone(), None));
+    }
+    if !has_config {
+        return Err(TrainError::NothingToResume(req.out.clone()));
+    }
+    let removed = super::run::remove_stale_temp_files(&req.out);
+    if removed > 0 {
+        tracing::warn!(removed, "removed temporary files of an interrupted run");
+    }
+    let mut cfg = read_config(&req.out)?;
+    if let Some(epochs) = req.resume_epochs.filter(|&e| e != cfg.epochs) {
+        cfg.epochs = epochs;
+        cfg.validate().map_err(TrainError::Config)?;
+        write_config(&req.out, &cfg)?;
+    }
+    Ok((cfg, read_resume(&req.out)?))
+}
+
+fn named_vars(varmap: &VarMap) -> Vec<(String, candle_core::Var)> {
+    let data = match varmap.data().lock() {
+        Ok(d) => d,
+        Err(p) => p.into_inner(),
+    };
+    let mut v: Vec<_> = data.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+    v.sort_by(|a, b| a.0.cmp(&b.0));
+    v
+}
+
+/// Loads weights and optimiser moments of the resume checkpoint.
+fn restore(
+    req: &TrainRequest,
+    varmap: &VarMap,
+    opt: &mut AdamW,
+    state: ResumeState,
+) -> Result<ResumeState, TrainError> {
+    let path = req.out.join(&state.checkpoint);
+    let tensors = load_tensors(&path)?;
+    for (name, var) in named_vars(varmap) {
+        let t = tensors
+            .get(&name)
+            .ok_or_else(|| TrainError::CorruptResume(path.clone(), format!("missing {name}")))?;
+        if t.dims() != var.dims() {
+            return Err(TrainError::CorruptResume(
+                path,
+                format!("{name} has the wrong shape"),
+            ));
+        }
+        var.set(&t.to_device(var.device())?)?;
+    }
+    opt.restore(&|n| tensors.get(n).cloned(), state.global_step)
+        .map_err(|e| TrainError::CorruptResume(path.clone(), e.to_string()))?;
+    Ok(state)
+}
+
+/// Writes `resume-<epoch>.safetensors`, then `resume.json` naming it, then removes older
+/// resume checkpoints.
+fn save_resume(
+    dir: &std::path::Path,
+    varmap: &VarMap,
+    opt: &AdamW,
+    state: &mut ResumeState,
+) -> Result<(), TrainError> {
+    let name = format!("resume-{:04}.safetensors", state.epoch);
+    let mut tensors = named_tensors(varmap);
+    tensors.extend(opt.state_tensors()?);
+    save_tensors(&tensors, &dir.join(&name))?;
+    let old = std::mem::replace(&mut state.checkpoint, name);
+    state.global_step = opt.steps();
+    write_resume(dir, state)?;
+    if !old.is_empty() && old != state.checkpoint {
+        let _ = std::fs::remove_file(dir.join(old));
+    }
+    Ok(())
+}
+
+/// One epoch of optimiser steps; `None` when cancelled.
+fn run_epoch(
+    ctx: &Ctx,
+    train_set: &Arc<Vec<Sample>>,
+    epoch: usize,
+    opt: &mut AdamW,
+    state: &mut ResumeState,
+    observer: &mut dyn Observer,
+) -> Result<Option<f64>, TrainError> {
+    let cfg = ctx.cfg;
+    let batches = epoch_batches(train_set.len(), cfg.batch_size, cfg.seed, epoch);
+    let steps = batches.len();
+    let augment = cfg.augment.enabled.then(|| LoaderAugment {
+        config: cfg.augment,
+        seed: cfg.seed.wrapping_add(1_000_003 * epoch as u64),
+    });
+    let loader = Prefetcher::start(
+        Arc::clone(train_set),
+        ctx.cache.clone(),
+        batches,
+        augment,
+        2,
+    )?;
+    let mut total = 0.0;
+    for (i, batch) in loader.enumerate() {
+        if ctx.cancel.is_cancelled() {
+            return Ok(None);
+        }
+        let batch = batch?;
+        let b = batch.indices.len();
+        let lr = state.schedule.lr_at(state.global_step as usize);
+        opt.set_learning_rate(lr);
+        let mut text = Vec::with_capacity(b * ctx.reports.dim);
+        let mut labels = Vec::with_capacity(b);
+        let mut texts = Vec::with_capacity(b);
+        for (&idx, &flipped) in batch.indices.iter().zip(&batch.flipped) {
+            let (emb, report) = ctx.reports.train_pair(idx, flipped);
+            text.extend_from_slice(emb);
+            labels.push(train_set[idx].label);
+            texts.push(report);
+        }
+        let [c, d, h, w] = crate::io::preprocess::TENSOR_SHAPE;
+        let x = Tensor::from_vec(batch.images, (b, c, d, h, w), ctx.device)?;
+        let t = Tensor::from_vec(text, (b, ctx.reports.dim), ctx.device)?;
+        let img = ctx.model.encode_image(&x)?; // [b, e]
+        let txt = ctx.model.encode_text(&t)?; // [b, e]
+        let targets = soft_targets(cfg.positives, &labels, &texts, ctx.device)?;
+        let loss = clip_loss(&img, &txt, &ctx.model.logit_scale()?, &targets)?;
+        let grads = loss.backward()?;
+        opt.step(&grads)?;
+        state.global_step += 1;
+        let loss = f64::from(loss.to_dtype(DType::F32)?.to_scalar::<f32>()?);
+        if !loss.is_finite() {
+            return Err(TrainError::Diverged { epoch, step: i + 1 });
+        }
+        total += loss;
+        observer.event(&TrainEvent::Step {
+            epoch,
+            step: i + 1,
+            steps,
+            loss,
+            lr,
+        });
+    }
+    Ok(Some(total / steps.max(1) as f64))
+}

@@ -1,0 +1,403 @@
+//! Training, evaluation, indexing and querying end to end through the `brainclip` binary, on a
+//! tiny synthetic cohort with a tiny random-weight BERT (no download) and a tiny image tower;
+//! plus `kill -9` mid-epoch followed by `--resume`.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use brainclip::model::text::{TextModelKind, write_random_model};
+
+fn brainclip(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_brainclip"))
+        .args(args)
+        .output()
+        .expect("run brainclip")
+}
+
+fn ok(out: &Output) -> String {
+    assert!(
+        out.status.success(),
+        "exit {:?}\nstdout: {}\nstderr: {}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+/// A 10-study cohort (6 train, 2 val, 2 test), a tiny text model and a tiny run config,
+/// shared by the tests of this module.
+struct Fixture {
+    _tmp: tempfile::TempDir,
+    cohort: PathBuf,
+    config: PathBuf,
+    root: PathBuf,
+}
+
+fn fixture() -> &'static Fixture {
+    static F: OnceLock<Fixture> = OnceLock::new();
+    F.get_or_init(|| {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path().to_path_buf();
+        let cohort = root.join("cohort");
+        ok(&brainclip(&[
+            "synth",
+            "--out",
+            s(&cohort),
+            "--n",
+            "10",
+            "--seed",
+            "11",
+        ]));
+        // Re-split: the stratified split of 10 studies leaves no validation studies.
+        let csv = std::fs::read_to_string(cohort.join("cohort.csv")).unwrap();
+        let mut lines: Vec<String> = csv.lines().map(str::to_string).collect();
+        for (i, line) in lines.iter_mut().skip(1).enumerate() {
+            let parts: Vec<&str> = line.split(',').collect();
+            let split = match i {
+                0..=5 => "train",
+                6 | 7 => "val",
+                _ => "test",
+            };
+            *line = format!("{},{split},{}", parts[0], parts[2]);
+        }
+        std::fs::write(cohort.join("cohort.csv"), lines.join("\n") + "\n").unwrap();
+        let text = root.join("tiny-bert");
+        write_random_model(&text, TextModelKind::Bert, 7).unwrap();
+        let config = root.join("tiny.json");
+        let cfg = serde_json::json!({
+            "model": {
+                "image": {"preset": "unet", "f_maps": [4, 8], "embed_dim": 16},
+                "text_head": "mlp",
+                "text_hidden": 32
+            },
+            "text_model": s(&text),
+            "batch_size": 4,
+            "epochs": 2,
+            "seed": 5,
+            "optim": {"lr": 0.003}
+        });
+        std::fs::write(&config, cfg.to_string()).unwrap();
+        Fixture {
+            _tmp: tmp,
+            cohort,
+            config,
+            root,
+        }
+    })
+}
+
+fn read_metrics(run: &Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(run.join("metrics.jsonl"))
+        .unwrap_or_default()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+#[test]
+fn train_then_eval_index_query_and_classify() {
+    let f = fixture();
+    let run = f.root.join("run-e2e");
+    let c = s(&f.cohort);
+    let out = ok(&brainclip(&[
+        "train",
+        "--cohort",
+        c,
+        "--out",
+        s(&run),
+        "--config",
+        s(&f.config),
+        "--json",
+    ]));
+    let summary: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(summary["epochs"], 2, "{summary}");
+    for file in [
+        "config.json",
+        "metrics.jsonl",
+        "best.safetensors",
+        "last.safetensors",
+    ] {
+        assert!(run.join(file).is_file(), "missing {file}");
+    }
+    let metrics = read_metrics(&run);
+    assert_eq!(metrics.len(), 2);
+    for key in [
+        "epoch",
+        "train_loss",
+        "val_loss",
+        "lr",
+        "temperature",
+        "val_r1",
+        "val_r5",
+        "seconds",
+    ] {
+        assert!(
+            metrics[1].get(key).is_some(),
+            "metrics lack {key}: {}",
+            metrics[1]
+        );
+    }
+    assert!(metrics[1]["train_loss"].as_f64().unwrap().is_finite());
+    // A second train into the same folder is refused.
+    let again = brainclip(&[
+        "train",
+        "--cohort",
+        c,
+        "--out",
+        s(&run),
+        "--config",
+        s(&f.config),
+    ]);
+    assert!(!again.status.success());
+    assert!(String::from_utf8_lossy(&again.stderr).contains("--resume"));
+
+    let csv = f.root.join("matrix.csv");
+    let png = f.root.join("matrix.png");
+    let out = ok(&brainclip(&[
+        "eval",
+        "--run",
+        s(&run),
+        "--cohort",
+        c,
+        "--split",
+        "test",
+        "--json",
+        "--matrix",
+        s(&csv),
+        "--matrix-png",
+        s(&png),
+        "--bootstrap",
+        "50",
+    ]));
+    let report: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let keys: Vec<&str> = report
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    let mut want = vec![
+        "n",
+        "text_to_image",
+        "image_to_text",
+        "class_precision",
+        "map",
+        "zero_shot",
+        "per_class",
+    ];
+    want.sort_unstable();
+    let mut got = keys.clone();
+    got.sort_unstable();
+    assert_eq!(got, want);
+    assert_eq!(report["n"], 2);
+    for k in ["r1", "r5", "r10", "median_rank"] {
+        assert!(report["text_to_image"][k].is_number(), "{k}: {report}");
+    }
+    assert!(std::fs::read_to_string(&csv).unwrap().lines().count() == 3);
+    assert!(image::open(&png).is_ok());
+    // The human-readable table names its intervals.
+    let table = ok(&brainclip(&[
+        "eval",
+        "--run",
+        s(&run),
+        "--cohort",
+        c,
+        "--bootstrap",
+        "20",
+    ]));
+    assert!(table.contains("r1") || table.contains("R@1"), "{table}");
+
+    ok(&brainclip(&["index", "--run", s(&run), "--cohort", c]));
+    assert!(run.join("index").read_dir().unwrap().count() == 1);
+    let out = ok(&brainclip(&[
+        "query",
+        "--run",
+        s(&run),
+        "--cohort",
+        c,
+        "--text",
+        "acute infarct",
+        "--k",
+        "3",
+        "--json",
+    ]));
+    let hits: Vec<serde_json::Value> = serde_json::from_str(&out).unwrap();
+    assert_eq!(hits.len(), 3);
+    for h in &hits {
+        for k in ["study_id", "score", "label", "report"] {
+            assert!(h.get(k).is_some(), "{h}");
+        }
+    }
+    let scores: Vec<f64> = hits.iter().map(|h| h["score"].as_f64().unwrap()).collect();
+    assert!(
+        scores.windows(2).all(|w| w[0] >= w[1]),
+        "best first: {scores:?}"
+    );
+    let id = hits[0]["study_id"].as_str().unwrap();
+    let out = ok(&brainclip(&[
+        "query",
+        "--run",
+        s(&run),
+        "--cohort",
+        c,
+        "--study",
+        id,
+        "--k",
+        "4",
+        "--json",
+    ]));
+    let similar: Vec<serde_json::Value> = serde_json::from_str(&out).unwrap();
+    assert_eq!(similar.len(), 4);
+    assert!(
+        similar.iter().all(|h| h["study_id"] != id),
+        "a study is not its own match"
+    );
+    let out = ok(&brainclip(&[
+        "query",
+        "--run",
+        s(&run),
+        "--cohort",
+        c,
+        "--study",
+        id,
+        "--reports",
+        "--json",
+    ]));
+    let reports: Vec<serde_json::Value> = serde_json::from_str(&out).unwrap();
+    assert_eq!(reports.len(), 10);
+
+    let study = f.cohort.join("studies").join(id);
+    let out = ok(&brainclip(&[
+        "classify",
+        "--run",
+        s(&run),
+        "--study",
+        s(&study),
+        "--json",
+    ]));
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let total: f64 = v["probabilities"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|p| p.as_f64().unwrap())
+        .sum();
+    assert!((total - 1.0).abs() < 1e-4, "{v}");
+}
+
+#[test]
+fn kill_dash_nine_mid_epoch_then_resume_matches_an_uninterrupted_run() {
+    let f = fixture();
+    let c = s(&f.cohort);
+    let epochs = "3";
+    // Uninterrupted reference.
+    let reference = f.root.join("run-ref");
+    ok(&brainclip(&[
+        "train",
+        "--cohort",
+        c,
+        "--out",
+        s(&reference),
+        "--config",
+        s(&f.config),
+        "--epochs",
+        epochs,
+    ]));
+
+    // The same run, killed during its second epoch.
+    let run = f.root.join("run-killed");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_brainclip"))
+        .args([
+            "train",
+            "--cohort",
+            c,
+            "--out",
+            s(&run),
+            "--config",
+            s(&f.config),
+            "--epochs",
+            epochs,
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    while read_metrics(&run).is_empty() {
+        assert!(
+            start.elapsed() < Duration::from_secs(600),
+            "epoch 1 never finished"
+        );
+        assert!(child.try_wait().unwrap().is_none(), "training exited early");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    let done_before = read_metrics(&run).len();
+    assert!(
+        done_before < 3,
+        "the run finished before it could be killed"
+    );
+
+    ok(&brainclip(&[
+        "train",
+        "--cohort",
+        c,
+        "--out",
+        s(&run),
+        "--resume",
+        "--epochs",
+        epochs,
+    ]));
+    let metrics = read_metrics(&run);
+    let epochs_seen: Vec<u64> = metrics
+        .iter()
+        .map(|m| m["epoch"].as_u64().unwrap())
+        .collect();
+    assert_eq!(epochs_seen, [1, 2, 3]);
+    // Nothing half-written is left behind, and the weights equal the uninterrupted run's.
+    let leftovers: Vec<String> = std::fs::read_dir(&run)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.contains(".tmp"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+    let a = std::fs::read(reference.join("last.safetensors")).unwrap();
+    let b = std::fs::read(run.join("last.safetensors")).unwrap();
+    assert!(
+        a == b,
+        "resumed weights differ from the uninterrupted run's"
+    );
+    let ref_metrics = read_metrics(&reference);
+    assert_eq!(ref_metrics[2]["train_loss"], metrics[2]["train_loss"]);
+    // Resuming a finished run changes nothing; resuming nothing is refused.
+    ok(&brainclip(&[
+        "train",
+        "--cohort",
+        c,
+        "--out",
+        s(&run),
+        "--resume",
+        "--epochs",
+        epochs,
+    ]));
+    assert_eq!(read_metrics(&run).len(), 3);
+    let none = brainclip(&[
+        "train",
+        "--cohort",
+        c,
+        "--out",
+        s(&f.root.join("nothing")),
+        "--resume",
+    ]);
+    assert!(!none.status.success());
+    assert!(String::from_utf8_lossy(&none.stderr).contains("nothing to resume"));
+}
