@@ -247,6 +247,18 @@ impl FromStr for TowerPreset {
     }
 }
 
+/// How the `unet` preset turns its last feature map into one vector before the projection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum GlobalPool {
+    /// Global average pooling (pytorch-3dunet's classifier head, the baseline).
+    #[default]
+    Avg,
+    /// Average and max pooling concatenated: a small focal lesion moves the max of its
+    /// feature channels even where it barely moves their mean over the whole head.
+    AvgMax,
+}
+
 /// Settings of the image tower.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
@@ -258,6 +270,8 @@ pub struct ImageTowerConfig {
     pub f_maps: Vec<usize>,
     /// Width of the image embedding.
     pub embed_dim: usize,
+    /// Global pooling of the `unet` preset.
+    pub pool: GlobalPool,
 }
 
 impl Default for ImageTowerConfig {
@@ -266,6 +280,7 @@ impl Default for ImageTowerConfig {
             preset: TowerPreset::Unet,
             f_maps: vec![16, 32, 64, 128],
             embed_dim: 256,
+            pool: GlobalPool::Avg,
         }
     }
 }

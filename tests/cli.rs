@@ -3,14 +3,14 @@
 use std::path::Path;
 use std::process::{Command, Output};
 
-fn brainclip(args: &[&str]) -> Output {
+pub(crate) fn brainclip(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_brainclip"))
         .args(args)
         .output()
         .expect("run brainclip")
 }
 
-fn ok(out: &Output) -> String {
+pub(crate) fn ok(out: &Output) -> String {
     assert!(
         out.status.success(),
         "exit {:?}\nstdout: {}\nstderr: {}",

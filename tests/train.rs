@@ -3,29 +3,13 @@
 //! plus `kill -9` mid-epoch followed by `--resume`.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
+
+use crate::cli::{brainclip, ok};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use brainclip::model::text::{TextModelKind, write_random_model};
-
-fn brainclip(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_brainclip"))
-        .args(args)
-        .output()
-        .expect("run brainclip")
-}
-
-fn ok(out: &Output) -> String {
-    assert!(
-        out.status.success(),
-        "exit {:?}\nstdout: {}\nstderr: {}",
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
 
 fn s(p: &Path) -> &str {
     p.to_str().unwrap()

@@ -8,13 +8,14 @@ use std::time::Instant;
 
 use anyhow::Context;
 use candle_core::{DType, Device, Module, Tensor};
-use candle_nn::{AdamW, Optimizer, ParamsAdamW, VarMap};
+use candle_nn::VarMap;
 use serde::Serialize;
 
 use crate::config::{ImageTowerConfig, MODEL_GRID, TowerPreset};
 use crate::model::device::{device_name, select_device};
 use crate::model::init::{seeded_normal, seeded_uniform, seeded_var_builder};
 use crate::model::tower::{ImageTower, build_tower};
+use crate::train::optim::AdamW;
 
 /// Arguments of `brainclip bench`.
 #[derive(Debug, clap::Args)]
@@ -74,7 +75,23 @@ impl TowerBench {
         const SEED: u64 = 0x5eed;
         let varmap = VarMap::new();
         let tower = build_tower(cfg, seeded_var_builder(&varmap, SEED, DType::F32, device))?;
-        let opt = AdamW::new(varmap.all_vars(), ParamsAdamW::default())?;
+        let mut vars: Vec<_> = varmap
+            .data()
+            .lock()
+            .map_err(|_| candle_core::Error::Msg("variable map poisoned".into()))?
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        vars.sort_by(|a, b| a.0.cmp(&b.0));
+        // The training loop's AdamW (fused in place on the CPU), at PyTorch's defaults.
+        let opt = AdamW::new(
+            vars,
+            crate::config::OptimConfig {
+                lr: 1e-3,
+                weight_decay: 1e-2,
+                ..crate::config::OptimConfig::default()
+            },
+        )?;
         let [d, h, w] = MODEL_GRID;
         let batch_x = seeded_uniform((batch, 3, d, h, w), -1.0, 1.0, SEED, 1, device)?;
         let target = seeded_normal((batch, cfg.embed_dim), SEED, 2, device)?;
@@ -94,7 +111,7 @@ impl TowerBench {
     pub fn train_step(&mut self) -> candle_core::Result<f32> {
         let y = self.tower.forward(&self.batch_x)?; // [b, embed_dim]
         let loss = (y - &self.target)?.sqr()?.mean_all()?;
-        self.opt.backward_step(&loss)?;
+        self.opt.step(&loss.backward()?)?;
         loss.to_scalar::<f32>()
     }
 

@@ -3,21 +3,19 @@
 
 use std::path::PathBuf;
 
-use anyhow::Context;
-
+use super::run_args::RunArgs;
 use crate::config::Label;
 use crate::io::preprocess::preprocess_study;
 use crate::io::study::load_study;
-use crate::model::device::select_device;
 use crate::train::embed::embed_study;
-use crate::train::session::{ClassPrompts, DEFAULT_PROMPTS, Session};
+use crate::train::session::{ClassPrompts, DEFAULT_PROMPTS};
 
 /// Arguments of `brainclip classify`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Run folder.
-    #[arg(long)]
-    pub run: PathBuf,
+    /// The trained run.
+    #[command(flatten)]
+    pub run: RunArgs,
     /// Study folder (dwi, t2s, flair .nii[.gz] and report.txt).
     #[arg(long)]
     pub study: PathBuf,
@@ -27,23 +25,15 @@ pub struct Args {
     /// Print {"predicted", "probabilities": {class: p}} as JSON.
     #[arg(long)]
     pub json: bool,
-    /// Text encoder folder, if not where the run's config.json says.
-    #[arg(long)]
-    pub text_model: Option<PathBuf>,
-    /// Compute device: auto, cpu, cuda, cuda:N or metal.
-    #[arg(long, default_value = "auto")]
-    pub device: String,
 }
 
 /// Runs `brainclip classify`.
 pub fn run(args: Args) -> anyhow::Result<()> {
-    let device = select_device(&args.device)?;
-    let session = Session::open(&args.run, args.text_model.as_deref(), &device)
-        .with_context(|| format!("cannot open the run {}", args.run.display()))?;
+    let session = args.run.open()?;
     let prompts = ClassPrompts::load(&args.prompts)?;
     let study = load_study(&args.study)?;
     let tensor = preprocess_study(&study)?;
-    let image = embed_study(&session.model, &tensor, &device)?;
+    let image = embed_study(&session.model, &tensor, &session.device)?;
     let classes = session.class_embeddings(&prompts)?;
     let probs = session.zero_shot(&[image], &classes)?;
     let probs = &probs[0];

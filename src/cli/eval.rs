@@ -7,13 +7,13 @@ use std::sync::Arc;
 
 use anyhow::Context;
 
+use super::run_args::RunArgs;
 use crate::config::{Label, Split};
 use crate::index::eval::{EvalInputs, evaluate};
 use crate::index::matrix::{class_order, write_matrix_csv, write_matrix_png};
 use crate::index::sim::cosine_matrix;
 use crate::io::cache::{PreprocessCache, default_cache_dir};
 use crate::io::cohort::read_cohort;
-use crate::model::device::select_device;
 use crate::train::CancelToken;
 use crate::train::data::prepare;
 use crate::train::session::{ClassPrompts, DEFAULT_PROMPTS, Session};
@@ -21,9 +21,9 @@ use crate::train::session::{ClassPrompts, DEFAULT_PROMPTS, Session};
 /// Arguments of `brainclip eval`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Run folder (with config.json and best.safetensors).
-    #[arg(long)]
-    pub run: PathBuf,
+    /// The trained run.
+    #[command(flatten)]
+    pub run: RunArgs,
     /// Cohort folder.
     #[arg(long)]
     pub cohort: PathBuf,
@@ -42,15 +42,9 @@ pub struct Args {
     /// Zero-shot prompt file.
     #[arg(long, default_value = DEFAULT_PROMPTS)]
     pub prompts: PathBuf,
-    /// Text encoder folder, if not where the run's config.json says.
-    #[arg(long)]
-    pub text_model: Option<PathBuf>,
     /// Bootstrap resamples for the intervals.
     #[arg(long, default_value_t = 1000)]
     pub bootstrap: usize,
-    /// Compute device: auto, cpu, cuda, cuda:N or metal.
-    #[arg(long, default_value = "auto")]
-    pub device: String,
 }
 
 /// Parses a split name.
@@ -103,9 +97,7 @@ pub fn embed_cohort(
 /// Runs `brainclip eval`.
 pub fn run(args: Args) -> anyhow::Result<()> {
     let split = parse_split(&args.split)?;
-    let device = select_device(&args.device)?;
-    let session = Session::open(&args.run, args.text_model.as_deref(), &device)
-        .with_context(|| format!("cannot open the run {}", args.run.display()))?;
+    let session = args.run.open()?;
     let prompts = ClassPrompts::load(&args.prompts)?;
     let (e, _) = embed_cohort(&session, &args.cohort, &[split])?;
     let classes = session.class_embeddings(&prompts)?;
@@ -138,7 +130,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             split.as_str(),
             args.cohort.display(),
             e.ids.len(),
-            args.run.display()
+            args.run.run.display()
         );
         print!("{}", report.to_table());
     }

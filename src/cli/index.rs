@@ -3,30 +3,23 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::Context;
 use sha2::{Digest, Sha256};
 
 use super::eval::embed_cohort;
+use super::run_args::RunArgs;
 use crate::config::Split;
 use crate::index::store::{EmbeddingIndex, IndexEntry};
-use crate::model::device::select_device;
 use crate::train::session::Session;
 
 /// Arguments of `brainclip index`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Run folder.
-    #[arg(long)]
-    pub run: PathBuf,
+    /// The trained run.
+    #[command(flatten)]
+    pub run: RunArgs,
     /// Cohort folder.
     #[arg(long)]
     pub cohort: PathBuf,
-    /// Text encoder folder, if not where the run's config.json says.
-    #[arg(long)]
-    pub text_model: Option<PathBuf>,
-    /// Compute device: auto, cpu, cuda, cuda:N or metal.
-    #[arg(long, default_value = "auto")]
-    pub device: String,
 }
 
 /// Where the index of `cohort` built by `run` lives: `<run>/index/<cohort name>-<hash of its
@@ -74,11 +67,9 @@ pub fn build_index(session: &Session, cohort: &Path) -> anyhow::Result<Embedding
 
 /// Runs `brainclip index`.
 pub fn run(args: Args) -> anyhow::Result<()> {
-    let device = select_device(&args.device)?;
-    let session = Session::open(&args.run, args.text_model.as_deref(), &device)
-        .with_context(|| format!("cannot open the run {}", args.run.display()))?;
+    let session = args.run.open()?;
     let index = build_index(&session, &args.cohort)?;
-    let path = index_path(&args.run, &args.cohort);
+    let path = index_path(&args.run.run, &args.cohort);
     index.save(&path)?;
     println!(
         "indexed {} studies ({}-d) -> {}",

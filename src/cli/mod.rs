@@ -11,6 +11,7 @@ pub mod index;
 pub mod inspect;
 pub mod preprocess;
 pub mod query;
+pub mod run_args;
 pub mod sheet;
 pub mod synth;
 pub mod train;

@@ -8,17 +8,16 @@ use anyhow::Context;
 use serde::Serialize;
 
 use super::index::{build_index, index_path};
+use super::run_args::RunArgs;
 use crate::config::Label;
 use crate::index::store::EmbeddingIndex;
-use crate::model::device::select_device;
-use crate::train::session::Session;
 
 /// Arguments of `brainclip query`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Run folder.
-    #[arg(long)]
-    pub run: PathBuf,
+    /// The trained run.
+    #[command(flatten)]
+    pub run: RunArgs,
     /// Cohort folder.
     #[arg(long)]
     pub cohort: PathBuf,
@@ -37,12 +36,6 @@ pub struct Args {
     /// Print a JSON list of {study_id, score, label, report}, best first.
     #[arg(long)]
     pub json: bool,
-    /// Text encoder folder, if not where the run's config.json says.
-    #[arg(long)]
-    pub text_model: Option<PathBuf>,
-    /// Compute device: auto, cpu, cuda, cuda:N or metal.
-    #[arg(long, default_value = "auto")]
-    pub device: String,
 }
 
 /// One result.
@@ -60,10 +53,8 @@ pub struct QueryHit {
 
 /// Runs `brainclip query`.
 pub fn run(args: Args) -> anyhow::Result<()> {
-    let device = select_device(&args.device)?;
-    let session = Session::open(&args.run, args.text_model.as_deref(), &device)
-        .with_context(|| format!("cannot open the run {}", args.run.display()))?;
-    let path = index_path(&args.run, &args.cohort);
+    let session = args.run.open()?;
+    let path = index_path(&args.run.run, &args.cohort);
     let index = if path.is_file() {
         EmbeddingIndex::load(&path, Some(&session.fingerprint))?
     } else {

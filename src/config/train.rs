@@ -127,17 +127,26 @@ pub struct ClipConfig {
     pub temperature_init: f64,
     /// Upper bound of the logit scale `exp(t)`.
     pub max_logit_scale: f64,
+    /// A linear class head on the image embedding (variables `classifier.*`), trained with
+    /// cross-entropy on the cohort labels when `TrainConfig::class_loss_weight` > 0.
+    pub class_head: bool,
 }
 
 impl Default for ClipConfig {
     fn default() -> Self {
         Self {
-            image: ImageTowerConfig::default(),
+            // Average + max pooling: the demo's lacunes and microbleeds are a few voxels of a
+            // 200,704-voxel head; under average pooling alone they barely move the embedding.
+            image: ImageTowerConfig {
+                pool: super::GlobalPool::AvgMax,
+                ..ImageTowerConfig::default()
+            },
             text_head: TextHeadKind::Mlp,
             text_hidden: 512,
             // CLIP: ln(1 / 0.07).
             temperature_init: (1.0f64 / 0.07).ln(),
             max_logit_scale: 100.0,
+            class_head: false,
         }
     }
 }
@@ -157,6 +166,7 @@ impl ClipConfig {
                 text_hidden: 400,
                 temperature_init: 1.0,
                 max_logit_scale: 100.0,
+                class_head: false,
             },
         }
     }
@@ -231,7 +241,8 @@ pub struct OptimConfig {
 impl Default for OptimConfig {
     fn default() -> Self {
         Self {
-            lr: 2e-3,
+            // 2e-3 made the image tower's loss spike and stall at chance; 5e-4 trains smoothly.
+            lr: 5e-4,
             weight_decay: 1e-2,
             beta1: 0.9,
             beta2: 0.999,
@@ -255,6 +266,20 @@ pub struct TrainConfig {
     pub text_pooling: TextPooling,
     /// Contrastive positives.
     pub positives: Positives,
+    /// Share of each target row spread over the study's class (0 = plain CLIP targets; see
+    /// `model::loss::soft_targets`).
+    pub label_weight: f32,
+    /// Weight of the auxiliary cross-entropy of the image class head (needs
+    /// `model.class_head`; 0 = contrastive loss only).
+    pub class_loss_weight: f64,
+    /// Epochs during which the text head stays at its (seeded random) initialisation, so the
+    /// image tower learns to match fixed, diverse report embeddings first. Without it the
+    /// head, which learns much faster than a tower trained from scratch, collapses every
+    /// report onto one direction within an epoch (measured: mean pairwise cosine 0.97), the
+    /// image tower then receives no gradient and the loss stays at chance.
+    pub text_freeze_epochs: usize,
+    /// Learning-rate multiplier of the text head after the freeze.
+    pub text_lr_scale: f64,
     /// Optimiser.
     pub optim: OptimConfig,
     /// Learning-rate schedule.
@@ -279,10 +304,14 @@ impl Default for TrainConfig {
             text_fingerprint: String::new(),
             text_pooling: TextPooling::Mean,
             positives: Positives::Identical,
+            label_weight: 0.0,
+            class_loss_weight: 0.0,
+            text_freeze_epochs: 2,
+            text_lr_scale: 1.0,
             optim: OptimConfig::default(),
             schedule: Schedule::default(),
-            batch_size: 16,
-            epochs: 30,
+            batch_size: 8,
+            epochs: 13,
             early_stop_patience: 0,
             seed: 42,
             augment: Default::default(),
@@ -326,6 +355,18 @@ impl TrainConfig {
             return Err(
                 "batch_size must be at least 2 (a contrastive batch needs negatives)".into(),
             );
+        }
+        if !(self.class_loss_weight.is_finite() && self.class_loss_weight >= 0.0) {
+            return Err("class_loss_weight must be >= 0".into());
+        }
+        if self.class_loss_weight > 0.0 && !self.model.class_head {
+            return Err("class_loss_weight > 0 needs model.class_head = true".into());
+        }
+        if !(self.text_lr_scale.is_finite() && self.text_lr_scale >= 0.0) {
+            return Err("text_lr_scale must be >= 0".into());
+        }
+        if !(0.0..=1.0).contains(&self.label_weight) {
+            return Err("label_weight must lie in [0, 1]".into());
         }
         if self.epochs == 0 {
             return Err("epochs must be at least 1".into());

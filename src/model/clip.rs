@@ -5,7 +5,7 @@ use candle_core::{D, Module, Result, Tensor, bail};
 use candle_nn::{Init, Linear, VarBuilder};
 
 use super::tower::{ImageTower, build_tower, linear};
-use crate::config::{ClipConfig, TextHeadKind};
+use crate::config::{ClipConfig, Label, TextHeadKind};
 
 /// Projects pooled text-encoder states into the joint space.
 #[derive(Debug, Clone)]
@@ -55,6 +55,7 @@ impl Module for TextHead {
 pub struct ClipModel {
     image: ImageTower,
     text: TextHead,
+    classifier: Option<Linear>,
     temperature: Tensor,
     max_log_scale: f64,
     text_dim: usize,
@@ -71,9 +72,16 @@ impl ClipModel {
         let image = build_tower(&cfg.image, vb.pp("image"))?;
         let text = TextHead::new(cfg, text_dim, vb.pp("text"))?;
         let temperature = vb.get_with_hints(1, "temperature", Init::Const(cfg.temperature_init))?;
+        let classifier = if cfg.class_head {
+            let n = Label::ALL.len();
+            Some(linear(cfg.embed_dim(), n, true, vb.pp("classifier"))?)
+        } else {
+            None
+        };
         Ok(Self {
             image,
             text,
+            classifier,
             temperature,
             max_log_scale: cfg.max_logit_scale.ln(),
             text_dim,
@@ -83,6 +91,20 @@ impl ClipModel {
     /// Width of the report embeddings the head expects.
     pub fn text_dim(&self) -> usize {
         self.text_dim
+    }
+
+    /// Unit-length image embeddings and, when the model has a class head, its logits over
+    /// [`Label::ALL`] (an auxiliary training signal; retrieval never uses them).
+    ///
+    /// # Shapes
+    /// `[b, 3, 16, 112, 112]` -> (`[b, embed_dim]`, `[b, 5]`)
+    pub fn encode_image_with_logits(&self, x: &Tensor) -> Result<(Tensor, Option<Tensor>)> {
+        let e = self.image.forward(x)?; // [b, e]
+        let logits = match &self.classifier {
+            Some(c) => Some(c.forward(&e)?),
+            None => None,
+        };
+        Ok((l2_normalize(&e)?, logits))
     }
 
     /// Unit-length image embeddings.
@@ -149,6 +171,7 @@ mod tests {
                 preset: TowerPreset::Unet,
                 f_maps: vec![4, 8],
                 embed_dim: 6,
+                ..ImageTowerConfig::default()
             },
             text_head: kind,
             text_hidden: 10,
@@ -186,6 +209,30 @@ mod tests {
                 kind == TextHeadKind::Mlp
             );
         }
+    }
+
+    #[test]
+    fn the_optional_class_head_gives_five_logits() {
+        let dev = Device::Cpu;
+        let vm = VarMap::new();
+        let cfg = ClipConfig {
+            class_head: true,
+            ..tiny(TextHeadKind::Linear)
+        };
+        let m = ClipModel::new(&cfg, 4, seeded_var_builder(&vm, 1, DType::F32, &dev)).unwrap();
+        let x = seeded_uniform((2, 3, 4, 8, 8), -1.0, 1.0, 1, 0, &dev).unwrap();
+        let (e, logits) = m.encode_image_with_logits(&x).unwrap();
+        assert_eq!(e.dims(), [2, 6]);
+        assert_eq!(logits.unwrap().dims(), [2, 5]);
+        assert!(vm.data().lock().unwrap().contains_key("classifier.weight"));
+        let (_, none) = ClipModel::new(&tiny(TextHeadKind::Linear), 4, {
+            let vm = VarMap::new();
+            seeded_var_builder(&vm, 1, DType::F32, &dev)
+        })
+        .unwrap()
+        .encode_image_with_logits(&x)
+        .unwrap();
+        assert!(none.is_none());
     }
 
     #[test]

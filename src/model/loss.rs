@@ -11,10 +11,15 @@ use crate::config::{Label, Positives};
 /// [`Positives::Label`] also studies with the same label). Symmetric, so the same matrix
 /// serves both directions.
 ///
+/// With `label_weight` w > 0, each row becomes `(1 - w) * row + w * uniform(same label)`: the
+/// study's own report stays the most likely target while studies of its class share a part,
+/// a class-level signal that lets a tower trained from scratch find pathology early.
+///
 /// # Shapes
 /// result: `[b, b]`, rows sum to 1.
 pub fn soft_targets(
     mode: Positives,
+    label_weight: f32,
     labels: &[Label],
     reports: &[&str],
     device: &Device,
@@ -23,24 +28,34 @@ pub fn soft_targets(
     if reports.len() != b {
         bail!("{b} labels but {} reports", reports.len());
     }
+    if !(0.0..=1.0).contains(&label_weight) {
+        bail!("label_weight must lie in [0, 1], got {label_weight}");
+    }
     let mut t = vec![0f32; b * b];
     for i in 0..b {
-        let row = &mut t[i * b..(i + 1) * b];
-        for j in 0..b {
-            let positive = i == j
+        let same_text = |j: usize| reports[i].trim() == reports[j].trim();
+        let pair = normalised_row(b, |j| {
+            i == j
                 || match mode {
                     Positives::Pair => false,
-                    Positives::Identical => reports[i].trim() == reports[j].trim(),
-                    Positives::Label => {
-                        labels[i] == labels[j] || reports[i].trim() == reports[j].trim()
-                    }
-                };
-            row[j] = f32::from(u8::from(positive));
+                    Positives::Identical => same_text(j),
+                    Positives::Label => labels[i] == labels[j] || same_text(j),
+                }
+        });
+        let class = normalised_row(b, |j| labels[i] == labels[j]);
+        for j in 0..b {
+            t[i * b + j] = (1.0 - label_weight) * pair[j] + label_weight * class[j];
         }
-        let n: f32 = row.iter().sum();
-        row.iter_mut().for_each(|v| *v /= n);
     }
     Tensor::from_vec(t, (b, b), device)
+}
+
+/// A row with equal weights summing to 1 on the columns where `positive` holds.
+fn normalised_row(b: usize, positive: impl Fn(usize) -> bool) -> Vec<f32> {
+    let mut row: Vec<f32> = (0..b).map(|j| f32::from(u8::from(positive(j)))).collect();
+    let n: f32 = row.iter().sum();
+    row.iter_mut().for_each(|v| *v /= n.max(1.0));
+    row
 }
 
 /// Symmetric cross-entropy of the scaled cosine logits against `targets`:
@@ -123,7 +138,7 @@ mod tests {
         let labels = [Label::Tumor, Label::Normal, Label::Tumor, Label::Normal];
         let reports = ["mass", "normal", "mass 2", "normal"];
         for mode in [Positives::Pair, Positives::Identical, Positives::Label] {
-            let t = soft_targets(mode, &labels, &reports, &dev).unwrap();
+            let t = soft_targets(mode, 0.0, &labels, &reports, &dev).unwrap();
             let got = clip_loss(&img, &txt, &scale, &t)
                 .unwrap()
                 .to_scalar::<f32>()
@@ -141,13 +156,17 @@ mod tests {
         let dev = Device::Cpu;
         let labels = [Label::Tumor, Label::Normal, Label::Tumor, Label::Normal];
         let reports = ["mass", "normal", "mass 2", "normal"];
-        let pair = rows(&soft_targets(Positives::Pair, &labels, &reports, &dev).unwrap());
+        let pair = rows(&soft_targets(Positives::Pair, 0.0, &labels, &reports, &dev).unwrap());
         assert_eq!(pair[1], vec![0.0, 1.0, 0.0, 0.0]);
-        let ident = rows(&soft_targets(Positives::Identical, &labels, &reports, &dev).unwrap());
+        let ident =
+            rows(&soft_targets(Positives::Identical, 0.0, &labels, &reports, &dev).unwrap());
         assert_eq!(ident[1], vec![0.0, 0.5, 0.0, 0.5]);
         assert_eq!(ident[0], vec![1.0, 0.0, 0.0, 0.0]);
-        let label = rows(&soft_targets(Positives::Label, &labels, &reports, &dev).unwrap());
+        let label = rows(&soft_targets(Positives::Label, 0.0, &labels, &reports, &dev).unwrap());
         assert_eq!(label[0], vec![0.5, 0.0, 0.5, 0.0]);
+        let mixed = rows(&soft_targets(Positives::Pair, 0.5, &labels, &reports, &dev).unwrap());
+        assert_eq!(mixed[0], vec![0.75, 0.0, 0.25, 0.0]);
+        assert!(soft_targets(Positives::Pair, 1.5, &labels, &reports, &dev).is_err());
     }
 
     #[test]
@@ -159,7 +178,7 @@ mod tests {
         let scale = Tensor::new(&[20f32], &dev).unwrap();
         let labels = [Label::Other; 6];
         let reports = ["a", "b", "c", "d", "e", "f"];
-        let t = soft_targets(Positives::Pair, &labels, &reports, &dev).unwrap();
+        let t = soft_targets(Positives::Pair, 0.0, &labels, &reports, &dev).unwrap();
         let good = clip_loss(&e, &e, &scale, &t)
             .unwrap()
             .to_scalar::<f32>()

@@ -24,6 +24,8 @@ struct Slot {
     name: String,
     var: Var,
     moments: Moments,
+    /// Multiplier of the learning rate for this variable (0 = frozen: no update at all).
+    lr_scale: f64,
 }
 
 /// AdamW over named variables.
@@ -41,7 +43,12 @@ impl AdamW {
             .into_iter()
             .map(|(name, var)| {
                 let moments = zero_moments(&var)?;
-                Ok(Slot { name, var, moments })
+                Ok(Slot {
+                    name,
+                    var,
+                    moments,
+                    lr_scale: 1.0,
+                })
             })
             .collect::<Result<Vec<_>>>()?;
         Ok(Self {
@@ -62,6 +69,14 @@ impl AdamW {
         self.lr = lr;
     }
 
+    /// Sets the learning-rate multiplier of every variable whose name starts with `prefix`
+    /// (0 freezes them: neither they nor their moments change).
+    pub fn set_lr_scale(&mut self, prefix: &str, scale: f64) {
+        for s in self.slots.iter_mut().filter(|s| s.name.starts_with(prefix)) {
+            s.lr_scale = scale;
+        }
+    }
+
     /// Steps taken so far.
     pub fn steps(&self) -> u64 {
         self.step
@@ -72,18 +87,22 @@ impl AdamW {
         self.step += 1;
         let c = self.cfg;
         let t = self.step as i32;
-        let k = Coefficients {
-            lr: self.lr as f32,
-            decay: (1.0 - self.lr * c.weight_decay) as f32,
-            beta1: c.beta1 as f32,
-            beta2: c.beta2 as f32,
-            bias1: (1.0 / (1.0 - c.beta1.powi(t))) as f32,
-            bias2: (1.0 / (1.0 - c.beta2.powi(t))) as f32,
-            eps: c.eps as f32,
-        };
         for slot in &mut self.slots {
             let Some(g) = grads.get(slot.var.as_tensor()) else {
                 continue;
+            };
+            if slot.lr_scale == 0.0 {
+                continue;
+            }
+            let lr = self.lr * slot.lr_scale;
+            let k = Coefficients {
+                lr: lr as f32,
+                decay: (1.0 - lr * c.weight_decay) as f32,
+                beta1: c.beta1 as f32,
+                beta2: c.beta2 as f32,
+                bias1: (1.0 / (1.0 - c.beta1.powi(t))) as f32,
+                bias2: (1.0 / (1.0 - c.beta2.powi(t))) as f32,
+                eps: c.eps as f32,
             };
             match &mut slot.moments {
                 Moments::Host { m, v } => {
@@ -100,7 +119,7 @@ impl AdamW {
                     let m_hat = (&*m * f64::from(k.bias1))?;
                     let v_hat = (&*v * f64::from(k.bias2))?;
                     let upd = (m_hat / (v_hat.sqrt()? + c.eps)?)?;
-                    let next = ((slot.var.as_tensor() * f64::from(k.decay))? - (upd * self.lr)?)?;
+                    let next = ((slot.var.as_tensor() * f64::from(k.decay))? - (upd * lr)?)?;
                     slot.var.set(&next)?;
                 }
             }
@@ -267,6 +286,28 @@ mod tests {
         for (p, q) in x.iter().zip(&y) {
             assert!((p - q).abs() < 1e-5, "{p} vs {q}");
         }
+    }
+
+    /// A learning-rate scale of 0 freezes a variable group; other groups still move.
+    #[test]
+    fn a_zero_lr_scale_freezes_a_group() {
+        let dev = Device::Cpu;
+        let a = Var::from_tensor(&seeded_uniform(4, -1.0, 1.0, 3, 0, &dev).unwrap()).unwrap();
+        let b = Var::from_tensor(&seeded_uniform(4, -1.0, 1.0, 3, 1, &dev).unwrap()).unwrap();
+        let before_a = a.as_tensor().to_vec1::<f32>().unwrap();
+        let before_b = b.as_tensor().to_vec1::<f32>().unwrap();
+        let mut o = AdamW::new(
+            vec![("text.w".into(), a.clone()), ("image.w".into(), b.clone())],
+            OptimConfig::default(),
+        )
+        .unwrap();
+        o.set_lr_scale("text.", 0.0);
+        let l = (a.as_tensor().sqr().unwrap().sum_all().unwrap()
+            + b.as_tensor().sqr().unwrap().sum_all().unwrap())
+        .unwrap();
+        o.step(&l.backward().unwrap()).unwrap();
+        assert_eq!(a.as_tensor().to_vec1::<f32>().unwrap(), before_a);
+        assert_ne!(b.as_tensor().to_vec1::<f32>().unwrap(), before_b);
     }
 
     /// Saving and restoring the state continues the same trajectory.

@@ -380,6 +380,12 @@ fn run_epoch(
         let b = batch.indices.len();
         let lr = state.schedule.lr_at(state.global_step as usize);
         opt.set_learning_rate(lr);
+        let text_scale = if epoch <= cfg.text_freeze_epochs {
+            0.0
+        } else {
+            cfg.text_lr_scale
+        };
+        opt.set_lr_scale("text.", text_scale);
         let mut text = Vec::with_capacity(b * ctx.reports.dim);
         let mut labels = Vec::with_capacity(b);
         let mut texts = Vec::with_capacity(b);
@@ -392,10 +398,19 @@ fn run_epoch(
         let [c, d, h, w] = crate::io::preprocess::TENSOR_SHAPE;
         let x = Tensor::from_vec(batch.images, (b, c, d, h, w), ctx.device)?;
         let t = Tensor::from_vec(text, (b, ctx.reports.dim), ctx.device)?;
-        let img = ctx.model.encode_image(&x)?; // [b, e]
+        let (img, logits) = ctx.model.encode_image_with_logits(&x)?; // [b, e], [b, 5]
         let txt = ctx.model.encode_text(&t)?; // [b, e]
-        let targets = soft_targets(cfg.positives, &labels, &texts, ctx.device)?;
-        let loss = clip_loss(&img, &txt, &ctx.model.logit_scale()?, &targets)?;
+        let targets = soft_targets(cfg.positives, cfg.label_weight, &labels, &texts, ctx.device)?;
+        let mut loss = clip_loss(&img, &txt, &ctx.model.logit_scale()?, &targets)?;
+        if let (Some(logits), true) = (logits, cfg.class_loss_weight > 0.0) {
+            let ids: Vec<u32> = labels
+                .iter()
+                .map(|l| crate::index::metrics::class_index(*l) as u32)
+                .collect();
+            let ids = Tensor::from_vec(ids, b, ctx.device)?;
+            let ce = candle_nn::loss::cross_entropy(&logits, &ids)?;
+            loss = (loss + (ce * cfg.class_loss_weight)?)?;
+        }
         let grads = loss.backward()?;
         opt.step(&grads)?;
         state.global_step += 1;

@@ -81,7 +81,13 @@ pub fn validate(
             .iter()
             .map(|s| s.report.as_str())
             .collect();
-        let targets = soft_targets(ctx.cfg.positives, &labels, &reports, ctx.device)?;
+        let targets = soft_targets(
+            ctx.cfg.positives,
+            ctx.cfg.label_weight,
+            &labels,
+            &reports,
+            ctx.device,
+        )?;
         let l = clip_loss(&rows(&image)?, &rows(&text)?, &scale, &targets)?;
         loss_sum += f64::from(l.to_scalar::<f32>()?);
         batches += 1;

@@ -241,9 +241,16 @@ fn presets_parse_and_serialise_in_lower_case() {
     let json = serde_json::to_string(&cfg).unwrap();
     assert_eq!(
         json,
-        r#"{"preset":"unet","f_maps":[16,32,64,128],"embed_dim":256}"#
+        r#"{"preset":"unet","f_maps":[16,32,64,128],"embed_dim":256,"pool":"avg"}"#
     );
     let back: ImageTowerConfig = serde_json::from_str(r#"{"preset":"paper"}"#).unwrap();
     assert_eq!(back.preset, TowerPreset::Paper);
     assert_eq!(back.embed_dim, 256);
+    assert_eq!(
+        back.pool,
+        crate::config::GlobalPool::Avg,
+        "configs without a pool read as avg"
+    );
+    let both: ImageTowerConfig = serde_json::from_str(r#"{"pool":"avgmax"}"#).unwrap();
+    assert_eq!(both.pool, crate::config::GlobalPool::AvgMax);
 }

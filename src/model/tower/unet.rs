@@ -18,18 +18,24 @@ use candle_core::{Module, Result, Tensor};
 use candle_nn::{Linear, VarBuilder};
 
 use super::{Level, linear};
-use crate::config::ImageTowerConfig;
+use crate::config::{GlobalPool, ImageTowerConfig};
 
 /// The U-Net encoder tower. Variables: `levels.{i}.conv{1,2}.{norm,conv}.*`, `proj.*`.
 #[derive(Debug, Clone)]
 pub struct UnetTower {
     levels: Vec<Level>,
+    pool: GlobalPool,
     proj: Linear,
 }
 
 impl UnetTower {
     /// `f_maps[i]` output channels at level `i`; 2x2x2 pooling before every level but the first.
-    pub fn new(f_maps: &[usize], embed_dim: usize, vb: VarBuilder) -> Result<Self> {
+    pub fn new(
+        f_maps: &[usize],
+        embed_dim: usize,
+        pool: GlobalPool,
+        vb: VarBuilder,
+    ) -> Result<Self> {
         let mut levels = Vec::with_capacity(f_maps.len());
         let mut c_in = ImageTowerConfig::IN_CHANNELS;
         for (i, &c_out) in f_maps.iter().enumerate() {
@@ -37,8 +43,8 @@ impl UnetTower {
             levels.push(Level::new(c_in, c_out, pool, vb.pp("levels").pp(i))?);
             c_in = c_out;
         }
-        let proj = linear(c_in, embed_dim, true, vb.pp("proj"))?;
-        Ok(Self { levels, proj })
+        let proj = linear(c_in * pooled_width(pool), embed_dim, true, vb.pp("proj"))?;
+        Ok(Self { levels, pool, proj })
     }
 }
 
@@ -50,24 +56,44 @@ impl Module for UnetTower {
         for level in &self.levels {
             x = level.forward(&x)?; // [b, f_maps[i], 16 / 2^i, 112 / 2^i, 112 / 2^i]
         }
-        let x = x.mean((2, 3, 4))?; // [b, f_maps.last()]
+        let avg = x.mean((2, 3, 4))?; // [b, c]
+        let x = match self.pool {
+            GlobalPool::Avg => avg,
+            GlobalPool::AvgMax => {
+                let max = x.flatten_from(2)?.max(2)?; // [b, c]
+                Tensor::cat(&[avg, max], 1)? // [b, 2c]
+            }
+        };
         self.proj.forward(&x) // [b, embed_dim]
     }
 }
 
 /// Parameters of the `unet` preset.
-pub(super) fn parameter_count(f_maps: &[usize], embed_dim: usize) -> usize {
+pub(super) fn parameter_count(f_maps: &[usize], embed_dim: usize, pool: GlobalPool) -> usize {
     let mut c_in = ImageTowerConfig::IN_CHANNELS;
     let mut n = 0;
     for &c_out in f_maps {
         n += Level::parameter_count(c_in, c_out);
         c_in = c_out;
     }
-    n + c_in * embed_dim + embed_dim
+    n + c_in * pooled_width(pool) * embed_dim + embed_dim
+}
+
+/// Features per channel after global pooling.
+fn pooled_width(pool: GlobalPool) -> usize {
+    match pool {
+        GlobalPool::Avg => 1,
+        GlobalPool::AvgMax => 2,
+    }
 }
 
 /// MACs of one study on `grid` `[d, h, w]`.
-pub(super) fn macs_per_study(f_maps: &[usize], embed_dim: usize, grid: [usize; 3]) -> u64 {
+pub(super) fn macs_per_study(
+    f_maps: &[usize],
+    embed_dim: usize,
+    pool: GlobalPool,
+    grid: [usize; 3],
+) -> u64 {
     let mut c_in = ImageTowerConfig::IN_CHANNELS;
     let mut macs = 0;
     for (i, &c_out) in f_maps.iter().enumerate() {
@@ -75,5 +101,5 @@ pub(super) fn macs_per_study(f_maps: &[usize], embed_dim: usize, grid: [usize; 3
         macs += Level::macs(c_in, c_out, voxels);
         c_in = c_out;
     }
-    macs + (c_in * embed_dim) as u64
+    macs + (c_in * pooled_width(pool) * embed_dim) as u64
 }
