@@ -3,7 +3,7 @@
 //! plus `kill -9` mid-epoch followed by `--resume`.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::{Command, Output, Stdio};
 
 use crate::cli::{brainclip, ok};
 use std::sync::OnceLock;
@@ -77,6 +77,13 @@ fn fixture() -> &'static Fixture {
     })
 }
 
+/// `brainclip train --cohort <the fixture's cohort> --out OUT` followed by `extra`.
+fn train(out: &Path, extra: &[&str]) -> Output {
+    let mut args = vec!["train", "--cohort", s(&fixture().cohort), "--out", s(out)];
+    args.extend_from_slice(extra);
+    brainclip(&args)
+}
+
 fn read_metrics(run: &Path) -> Vec<serde_json::Value> {
     std::fs::read_to_string(run.join("metrics.jsonl"))
         .unwrap_or_default()
@@ -90,16 +97,7 @@ fn train_then_eval_index_query_and_classify() {
     let f = fixture();
     let run = f.root.join("run-e2e");
     let c = s(&f.cohort);
-    let out = ok(&brainclip(&[
-        "train",
-        "--cohort",
-        c,
-        "--out",
-        s(&run),
-        "--config",
-        s(&f.config),
-        "--json",
-    ]));
+    let out = ok(&train(&run, &["--config", s(&f.config), "--json"]));
     let summary: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
     assert_eq!(summary["epochs"], 2, "{summary}");
     for file in [
@@ -130,15 +128,7 @@ fn train_then_eval_index_query_and_classify() {
     }
     assert!(metrics[1]["train_loss"].as_f64().unwrap().is_finite());
     // A second train into the same folder is refused.
-    let again = brainclip(&[
-        "train",
-        "--cohort",
-        c,
-        "--out",
-        s(&run),
-        "--config",
-        s(&f.config),
-    ]);
+    let again = train(&run, &["--config", s(&f.config)]);
     assert!(!again.status.success());
     assert!(String::from_utf8_lossy(&again.stderr).contains("--resume"));
 
@@ -283,17 +273,10 @@ fn kill_dash_nine_mid_epoch_then_resume_matches_an_uninterrupted_run() {
     let epochs = "3";
     // Uninterrupted reference.
     let reference = f.root.join("run-ref");
-    ok(&brainclip(&[
-        "train",
-        "--cohort",
-        c,
-        "--out",
-        s(&reference),
-        "--config",
-        s(&f.config),
-        "--epochs",
-        epochs,
-    ]));
+    ok(&train(
+        &reference,
+        &["--config", s(&f.config), "--epochs", epochs],
+    ));
 
     // The same run, killed during its second epoch.
     let run = f.root.join("run-killed");
@@ -331,16 +314,7 @@ fn kill_dash_nine_mid_epoch_then_resume_matches_an_uninterrupted_run() {
         "the run finished before it could be killed"
     );
 
-    ok(&brainclip(&[
-        "train",
-        "--cohort",
-        c,
-        "--out",
-        s(&run),
-        "--resume",
-        "--epochs",
-        epochs,
-    ]));
+    ok(&train(&run, &["--resume", "--epochs", epochs]));
     let metrics = read_metrics(&run);
     let epochs_seen: Vec<u64> = metrics
         .iter()
@@ -363,25 +337,9 @@ fn kill_dash_nine_mid_epoch_then_resume_matches_an_uninterrupted_run() {
     let ref_metrics = read_metrics(&reference);
     assert_eq!(ref_metrics[2]["train_loss"], metrics[2]["train_loss"]);
     // Resuming a finished run changes nothing; resuming nothing is refused.
-    ok(&brainclip(&[
-        "train",
-        "--cohort",
-        c,
-        "--out",
-        s(&run),
-        "--resume",
-        "--epochs",
-        epochs,
-    ]));
+    ok(&train(&run, &["--resume", "--epochs", epochs]));
     assert_eq!(read_metrics(&run).len(), 3);
-    let none = brainclip(&[
-        "train",
-        "--cohort",
-        c,
-        "--out",
-        s(&f.root.join("nothing")),
-        "--resume",
-    ]);
+    let none = train(&f.root.join("nothing"), &["--resume"]);
     assert!(!none.status.success());
     assert!(String::from_utf8_lossy(&none.stderr).contains("nothing to resume"));
 }

@@ -12,6 +12,7 @@ use candle_nn::VarMap;
 use serde::Serialize;
 
 use crate::config::{ImageTowerConfig, MODEL_GRID, TowerPreset};
+use crate::model::checkpoint::named_vars;
 use crate::model::device::{device_name, select_device};
 use crate::model::init::{seeded_normal, seeded_uniform, seeded_var_builder};
 use crate::model::tower::{ImageTower, build_tower};
@@ -75,17 +76,9 @@ impl TowerBench {
         const SEED: u64 = 0x5eed;
         let varmap = VarMap::new();
         let tower = build_tower(cfg, seeded_var_builder(&varmap, SEED, DType::F32, device))?;
-        let mut vars: Vec<_> = varmap
-            .data()
-            .lock()
-            .map_err(|_| candle_core::Error::Msg("variable map poisoned".into()))?
-            .iter()
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect();
-        vars.sort_by(|a, b| a.0.cmp(&b.0));
         // The training loop's AdamW (fused in place on the CPU), at PyTorch's defaults.
         let opt = AdamW::new(
-            vars,
+            named_vars(&varmap),
             crate::config::OptimConfig {
                 lr: 1e-3,
                 weight_decay: 1e-2,

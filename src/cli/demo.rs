@@ -67,7 +67,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             device: "auto".into(),
         },
         cohort: args.out,
-        split: "test".into(),
+        split: crate::config::Split::Test,
         json: false,
         matrix: None,
         matrix_png: None,

@@ -29,7 +29,7 @@ pub struct Args {
     pub cohort: PathBuf,
     /// Split to evaluate: train, val or test.
     #[arg(long, default_value = "test")]
-    pub split: String,
+    pub split: Split,
     /// Print the metrics as JSON.
     #[arg(long)]
     pub json: bool,
@@ -45,14 +45,6 @@ pub struct Args {
     /// Bootstrap resamples for the intervals.
     #[arg(long, default_value_t = 1000)]
     pub bootstrap: usize,
-}
-
-/// Parses a split name.
-pub fn parse_split(s: &str) -> anyhow::Result<Split> {
-    Split::ALL
-        .into_iter()
-        .find(|x| x.as_str() == s.trim())
-        .ok_or_else(|| anyhow::anyhow!("unknown split {s:?} (expected train, val or test)"))
 }
 
 /// The split's embeddings: ids, labels, image and report embeddings.
@@ -96,7 +88,7 @@ pub fn embed_cohort(
 
 /// Runs `brainclip eval`.
 pub fn run(args: Args) -> anyhow::Result<()> {
-    let split = parse_split(&args.split)?;
+    let split = args.split;
     let session = args.run.open()?;
     let prompts = ClassPrompts::load(&args.prompts)?;
     let (e, _) = embed_cohort(&session, &args.cohort, &[split])?;

@@ -12,7 +12,7 @@ use std::collections::HashMap;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
-use candle_core::{DType, Tensor};
+use candle_core::{DType, Tensor, Var};
 use candle_nn::VarMap;
 
 use crate::io::IoError;
@@ -58,18 +58,24 @@ impl CheckpointError {
     }
 }
 
-/// The variables of `varmap` as `(name, tensor)` pairs sorted by name.
-pub fn named_tensors(varmap: &VarMap) -> Vec<(String, Tensor)> {
+/// The variables of `varmap` as `(name, variable)` pairs sorted by name (the order of
+/// checkpoints and of the optimiser's state).
+pub fn named_vars(varmap: &VarMap) -> Vec<(String, Var)> {
     let vars = match varmap.data().lock() {
         Ok(v) => v,
         Err(poisoned) => poisoned.into_inner(), // plain data: still consistent
     };
-    let mut out: Vec<_> = vars
-        .iter()
-        .map(|(k, v)| (k.clone(), v.as_tensor().clone()))
-        .collect();
+    let mut out: Vec<_> = vars.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
     out.sort_by(|a, b| a.0.cmp(&b.0));
     out
+}
+
+/// The variables of `varmap` as `(name, tensor)` pairs sorted by name.
+pub fn named_tensors(varmap: &VarMap) -> Vec<(String, Tensor)> {
+    named_vars(varmap)
+        .into_iter()
+        .map(|(k, v)| (k, v.as_tensor().clone()))
+        .collect()
 }
 
 /// Saves every variable of `varmap` to the safetensors file `path`, atomically.

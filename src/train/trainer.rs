@@ -22,7 +22,9 @@ use super::validate::{ValidationResult, validate};
 use crate::config::{Split, TrainConfig};
 use crate::io::cache::{PreprocessCache, default_cache_dir};
 use crate::io::cohort::read_cohort;
-use crate::model::checkpoint::{load_tensors, named_tensors, save_tensors, save_varmap};
+use crate::model::checkpoint::{
+    load_tensors, named_tensors, named_vars, save_tensors, save_varmap,
+};
 use crate::model::clip::ClipModel;
 use crate::model::init::seeded_var_builder;
 use crate::model::loss::{clip_loss, soft_targets};
@@ -289,16 +291,6 @@ fn open_run(req: &TrainRequest) -> Result<(TrainConfig, Option<ResumeState>), Tr
         write_config(&req.out, &cfg)?;
     }
     Ok((cfg, read_resume(&req.out)?))
-}
-
-fn named_vars(varmap: &VarMap) -> Vec<(String, candle_core::Var)> {
-    let data = match varmap.data().lock() {
-        Ok(d) => d,
-        Err(p) => p.into_inner(),
-    };
-    let mut v: Vec<_> = data.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
-    v.sort_by(|a, b| a.0.cmp(&b.0));
-    v
 }
 
 /// Loads weights and optimiser moments of the resume checkpoint.
