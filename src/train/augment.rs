@@ -455,14 +455,8 @@ mod tests {
 
     fn zero_config() -> AugmentConfig {
         AugmentConfig {
-            enabled: true,
             flip_prob: 0.0,
-            rotate_deg: 0.0,
-            scale: 0.0,
-            translate_vox: 0.0,
-            noise_std: 0.0,
-            gamma: 0.0,
-            intensity_shift: 0.0,
+            ..AugmentConfig::flip_only()
         }
     }
 

@@ -7,6 +7,7 @@ use std::path::PathBuf;
 
 pub mod augment;
 pub mod cancel;
+pub mod curves;
 pub mod data;
 pub mod embed;
 pub mod optim;

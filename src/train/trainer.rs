@@ -10,7 +10,7 @@ use candle_nn::VarMap;
 
 use super::TrainError;
 use super::cancel::CancelToken;
-use super::data::{LoaderAugment, Prefetcher, Sample, epoch_batches, prepare};
+use super::data::{LoaderAugment, Prefetcher, Sample, epoch_batches, load_tensor, prepare};
 use super::optim::AdamW;
 use super::reports::{ReportEmbeddings, report_embeddings};
 use super::run::{
@@ -28,6 +28,7 @@ use crate::model::checkpoint::{
 use crate::model::clip::ClipModel;
 use crate::model::init::seeded_var_builder;
 use crate::model::loss::{clip_loss, soft_targets};
+use crate::model::standardize::{VoxelStats, is_statistic};
 
 /// What the loop tells its observer.
 #[derive(Debug, Clone, PartialEq)]
@@ -147,19 +148,22 @@ pub fn train(
     let varmap = VarMap::new();
     let vb = seeded_var_builder(&varmap, cfg.seed, DType::F32, device);
     let model = ClipModel::new(&cfg.model, reports.dim, vb)?;
-    let mut opt = AdamW::new(named_vars(&varmap), cfg.optim)?;
+    let trained = named_vars(&varmap)
+        .into_iter()
+        .filter(|(name, _)| !is_statistic(name))
+        .collect();
+    let mut opt = AdamW::new(trained, cfg.optim)?;
     let steps_per_epoch = epoch_batches(train_set.len(), cfg.batch_size, cfg.seed, 1).len();
     let mut state = match resume {
         Some(s) => restore(req, &varmap, &mut opt, s)?,
-        None => ResumeState {
-            epoch: 0,
-            global_step: 0,
-            // Scores lie in [0, 1]; JSON has no -infinity.
-            best_score: -1.0,
-            best_epoch: 0,
-            schedule: LrSchedule::new(cfg.schedule, cfg.optim.lr, steps_per_epoch, cfg.epochs),
-            checkpoint: String::new(),
-        },
+        None => {
+            if model.has_voxel_norm() {
+                observer.event(&TrainEvent::Preparing("voxel statistics".into()));
+                let (mean, std) = voxel_statistics(&cache, &train_set)?;
+                model.set_input_statistics(&mean, &std)?;
+            }
+            fresh_state(&cfg, steps_per_epoch)
+        }
     };
     // A metrics line written after the last checkpoint (killed mid-save) is dropped.
     let mut metrics: Vec<EpochMetrics> = read_metrics(&req.out)?
@@ -293,6 +297,38 @@ fn open_run(req: &TrainRequest) -> Result<(TrainConfig, Option<ResumeState>), Tr
     Ok((cfg, read_resume(&req.out)?))
 }
 
+/// The state of a run before its first epoch.
+fn fresh_state(cfg: &TrainConfig, steps_per_epoch: usize) -> ResumeState {
+    ResumeState {
+        epoch: 0,
+        global_step: 0,
+        // Scores lie in [0, 1]; JSON has no -infinity.
+        best_score: -1.0,
+        best_epoch: 0,
+        schedule: LrSchedule::new(cfg.schedule, cfg.optim.lr, steps_per_epoch, cfg.epochs),
+        checkpoint: String::new(),
+    }
+}
+
+/// Per-voxel mean and spread of the training studies (with their mirrors) for the model's
+/// input standardisation.
+fn voxel_statistics(
+    cache: &PreprocessCache,
+    train_set: &[Sample],
+) -> Result<(Vec<f32>, Vec<f32>), TrainError> {
+    let [c, d, h, w] = crate::io::preprocess::TENSOR_SHAPE;
+    let mut stats = VoxelStats::new(c * d * h * w, w);
+    for s in train_set {
+        let t = load_tensor(cache, s)?;
+        stats.add(&t.data).map_err(|e| {
+            TrainError::Io(crate::io::IoError::invalid(cache.entry_path(&s.key), e))
+        })?;
+    }
+    stats.finish().ok_or(TrainError::Empty(
+        "no training studies for the voxel statistics",
+    ))
+}
+
 /// Loads weights and optimiser moments of the resume checkpoint.
 fn restore(
     req: &TrainRequest,
@@ -390,8 +426,8 @@ fn run_epoch(
         let [c, d, h, w] = crate::io::preprocess::TENSOR_SHAPE;
         let x = Tensor::from_vec(batch.images, (b, c, d, h, w), ctx.device)?;
         let t = Tensor::from_vec(text, (b, ctx.reports.dim), ctx.device)?;
-        let (img, logits) = ctx.model.encode_image_with_logits(&x)?; // [b, e], [b, 5]
-        let txt = ctx.model.encode_text(&t)?; // [b, e]
+        let (img, logits) = ctx.model.encode_image_train(&x)?; // [b, e], [b, 5]
+        let txt = ctx.model.encode_text_train(&t)?; // [b, e]
         let targets = soft_targets(cfg.positives, cfg.label_weight, &labels, &texts, ctx.device)?;
         let mut loss = clip_loss(&img, &txt, &ctx.model.logit_scale()?, &targets)?;
         if let (Some(logits), true) = (logits, cfg.class_loss_weight > 0.0) {

@@ -36,9 +36,7 @@ pub enum ImageTower {
 pub fn build_tower(cfg: &ImageTowerConfig, vb: VarBuilder) -> Result<ImageTower> {
     cfg.validate().map_err(candle_core::Error::Msg)?;
     Ok(match cfg.preset {
-        TowerPreset::Unet => {
-            ImageTower::Unet(UnetTower::new(&cfg.f_maps, cfg.embed_dim, cfg.pool, vb)?)
-        }
+        TowerPreset::Unet => ImageTower::Unet(UnetTower::new(cfg, vb)?),
         TowerPreset::Paper => ImageTower::Paper(PaperTower::new(cfg.embed_dim, vb)?),
     })
 }
@@ -68,7 +66,7 @@ impl Module for ImageTower {
 /// no weights needed).
 pub fn parameter_count(cfg: &ImageTowerConfig) -> usize {
     match cfg.preset {
-        TowerPreset::Unet => unet::parameter_count(&cfg.f_maps, cfg.embed_dim, cfg.pool),
+        TowerPreset::Unet => unet::parameter_count(cfg),
         TowerPreset::Paper => paper::parameter_count(cfg.embed_dim),
     }
 }
@@ -78,7 +76,7 @@ pub fn parameter_count(cfg: &ImageTowerConfig) -> usize {
 /// A training step costs about three times this per study (forward, input and weight grads).
 pub fn macs_per_study(cfg: &ImageTowerConfig) -> u64 {
     match cfg.preset {
-        TowerPreset::Unet => unet::macs_per_study(&cfg.f_maps, cfg.embed_dim, cfg.pool, MODEL_GRID),
+        TowerPreset::Unet => unet::macs_per_study(cfg, MODEL_GRID),
         TowerPreset::Paper => paper::macs_per_study(cfg.embed_dim),
     }
 }

@@ -241,7 +241,7 @@ fn presets_parse_and_serialise_in_lower_case() {
     let json = serde_json::to_string(&cfg).unwrap();
     assert_eq!(
         json,
-        r#"{"preset":"unet","f_maps":[16,32,64,128],"embed_dim":256,"pool":"avg"}"#
+        r#"{"preset":"unet","f_maps":[16,32,64,128],"embed_dim":256,"pool":"avg","input_pool":1}"#
     );
     let back: ImageTowerConfig = serde_json::from_str(r#"{"preset":"paper"}"#).unwrap();
     assert_eq!(back.preset, TowerPreset::Paper);
@@ -253,4 +253,55 @@ fn presets_parse_and_serialise_in_lower_case() {
     );
     let both: ImageTowerConfig = serde_json::from_str(r#"{"pool":"avgmax"}"#).unwrap();
     assert_eq!(both.pool, crate::config::GlobalPool::AvgMax);
+    assert_eq!(
+        both.input_pool, 1,
+        "configs without input_pool read as no pooling"
+    );
+}
+
+#[test]
+fn input_pooling_averages_in_plane_and_quarters_the_compute() {
+    let dev = Device::Cpu;
+    let pooled = ImageTowerConfig {
+        input_pool: 2,
+        ..small_cfg()
+    };
+    let plain = small_cfg();
+    assert_eq!(parameter_count(&pooled), parameter_count(&plain));
+    assert_eq!(
+        4 * macs_per_study(&pooled),
+        macs_per_study(&plain) + 3 * head_macs(&plain)
+    );
+    // A pooled tower on x equals a plain tower (same weights) on x averaged 2x2 in-plane.
+    let vm = VarMap::new();
+    let a = build_tower(&pooled, seeded_var_builder(&vm, 3, DType::F32, &dev)).unwrap();
+    let b = build_tower(&plain, seeded_var_builder(&vm, 3, DType::F32, &dev)).unwrap();
+    let x = seeded_uniform((2, 3, 4, 8, 8), -1.0, 1.0, 5, 0, &dev).unwrap();
+    let avg = x
+        .reshape((2, 12, 8, 8))
+        .unwrap()
+        .avg_pool2d(2)
+        .unwrap()
+        .reshape((2, 3, 4, 4, 4))
+        .unwrap();
+    let ya = a.forward(&x).unwrap().to_vec2::<f32>().unwrap();
+    let yb = b.forward(&avg).unwrap().to_vec2::<f32>().unwrap();
+    assert_eq!(ya, yb);
+    for bad in [0, 3, 8] {
+        let cfg = ImageTowerConfig {
+            input_pool: bad,
+            ..small_cfg()
+        };
+        assert!(cfg.validate().unwrap_err().contains("input_pool"));
+    }
+}
+
+/// MACs of the projection (not affected by the input grid).
+fn head_macs(cfg: &ImageTowerConfig) -> u64 {
+    let widths = if cfg.pool == crate::config::GlobalPool::AvgMax {
+        2
+    } else {
+        1
+    };
+    (cfg.f_maps.last().unwrap() * widths * cfg.embed_dim) as u64
 }

@@ -23,19 +23,17 @@ use crate::config::{GlobalPool, ImageTowerConfig};
 /// The U-Net encoder tower. Variables: `levels.{i}.conv{1,2}.{norm,conv}.*`, `proj.*`.
 #[derive(Debug, Clone)]
 pub struct UnetTower {
+    input_pool: usize,
     levels: Vec<Level>,
     pool: GlobalPool,
     proj: Linear,
 }
 
 impl UnetTower {
-    /// `f_maps[i]` output channels at level `i`; 2x2x2 pooling before every level but the first.
-    pub fn new(
-        f_maps: &[usize],
-        embed_dim: usize,
-        pool: GlobalPool,
-        vb: VarBuilder,
-    ) -> Result<Self> {
+    /// `cfg.f_maps[i]` output channels at level `i`; 2x2x2 pooling before every level but the
+    /// first; optional in-plane average pooling of the input (`cfg.input_pool`).
+    pub fn new(cfg: &ImageTowerConfig, vb: VarBuilder) -> Result<Self> {
+        let (f_maps, embed_dim, pool) = (&cfg.f_maps, cfg.embed_dim, cfg.pool);
         let mut levels = Vec::with_capacity(f_maps.len());
         let mut c_in = ImageTowerConfig::IN_CHANNELS;
         for (i, &c_out) in f_maps.iter().enumerate() {
@@ -44,7 +42,12 @@ impl UnetTower {
             c_in = c_out;
         }
         let proj = linear(c_in * pooled_width(pool), embed_dim, true, vb.pp("proj"))?;
-        Ok(Self { levels, pool, proj })
+        Ok(Self {
+            input_pool: cfg.input_pool,
+            levels,
+            pool,
+            proj,
+        })
     }
 }
 
@@ -52,7 +55,7 @@ impl Module for UnetTower {
     /// # Shapes
     /// `[b, 3, d, h, w]` -> `[b, embed_dim]`
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        let mut x = x.clone(); // [b, 3, 16, 112, 112]
+        let mut x = average_inplane(x, self.input_pool)?; // [b, 3, 16, 112 / p, 112 / p]
         for level in &self.levels {
             x = level.forward(&x)?; // [b, f_maps[i], 16 / 2^i, 112 / 2^i, 112 / 2^i]
         }
@@ -68,8 +71,20 @@ impl Module for UnetTower {
     }
 }
 
+/// Averages `p x p` in-plane blocks of a `[b, c, d, h, w]` volume (`p` = 1 returns it as is).
+fn average_inplane(x: &Tensor, p: usize) -> Result<Tensor> {
+    if p == 1 {
+        return Ok(x.clone());
+    }
+    let (b, c, d, h, w) = x.dims5()?;
+    x.reshape((b, c * d, h, w))?
+        .avg_pool2d(p)?
+        .reshape((b, c, d, h / p, w / p))
+}
+
 /// Parameters of the `unet` preset.
-pub(super) fn parameter_count(f_maps: &[usize], embed_dim: usize, pool: GlobalPool) -> usize {
+pub(super) fn parameter_count(cfg: &ImageTowerConfig) -> usize {
+    let (f_maps, embed_dim, pool) = (&cfg.f_maps, cfg.embed_dim, cfg.pool);
     let mut c_in = ImageTowerConfig::IN_CHANNELS;
     let mut n = 0;
     for &c_out in f_maps {
@@ -88,12 +103,9 @@ fn pooled_width(pool: GlobalPool) -> usize {
 }
 
 /// MACs of one study on `grid` `[d, h, w]`.
-pub(super) fn macs_per_study(
-    f_maps: &[usize],
-    embed_dim: usize,
-    pool: GlobalPool,
-    grid: [usize; 3],
-) -> u64 {
+pub(super) fn macs_per_study(cfg: &ImageTowerConfig, grid: [usize; 3]) -> u64 {
+    let (f_maps, embed_dim, pool) = (&cfg.f_maps, cfg.embed_dim, cfg.pool);
+    let grid = [grid[0], grid[1] / cfg.input_pool, grid[2] / cfg.input_pool];
     let mut c_in = ImageTowerConfig::IN_CHANNELS;
     let mut macs = 0;
     for (i, &c_out) in f_maps.iter().enumerate() {
