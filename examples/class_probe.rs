@@ -15,7 +15,7 @@
 
 use std::path::PathBuf;
 
-use brainclip::config::{GlobalPool, ImageTowerConfig, OptimConfig, Split};
+use brainclip::config::{AugmentConfig, GlobalPool, ImageTowerConfig, OptimConfig, Split};
 use brainclip::index::metrics::class_index;
 use brainclip::io::cache::{PreprocessCache, default_cache_dir};
 use brainclip::io::cohort::read_cohort;
@@ -23,6 +23,7 @@ use brainclip::io::preprocess::TENSOR_SHAPE;
 use brainclip::model::init::seeded_var_builder;
 use brainclip::model::standardize::{Standardize, VoxelNorm, VoxelStats};
 use brainclip::model::tower::build_tower;
+use brainclip::train::augment::augment;
 use brainclip::train::data::{load_tensor, prepare};
 use brainclip::train::optim::AdamW;
 use candle_core::{DType, Device, Module, Tensor};
@@ -34,12 +35,6 @@ fn env<T: std::str::FromStr>(key: &str, default: T) -> T {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(default)
-}
-
-/// Left-right mirror of one `[3, 16, 112, 112]` study (the last axis reversed).
-fn mirror(x: &[f32]) -> Vec<f32> {
-    let w = TENSOR_SHAPE[3];
-    x.chunks(w).flat_map(|r| r.iter().rev().copied()).collect()
 }
 
 fn main() {
@@ -114,6 +109,7 @@ fn main() {
     };
     let mut opt = AdamW::new(vars, optim).unwrap();
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(3);
+    let flips = AugmentConfig::flip_only();
     let [c, d, h, w] = TENSOR_SHAPE;
     let start = std::time::Instant::now();
     for epoch in 1..=epochs {
@@ -125,11 +121,7 @@ fn main() {
         for chunk in order.chunks(batch).filter(|c| c.len() >= 2) {
             let mut x = Vec::with_capacity(chunk.len() * c * d * h * w);
             for &i in chunk {
-                if rng.random_bool(0.5) {
-                    x.extend(mirror(&train_x[i]));
-                } else {
-                    x.extend_from_slice(&train_x[i]);
-                }
+                x.extend(augment(&train_x[i], &flips, &mut rng).data);
             }
             let x = Tensor::from_vec(x, (chunk.len(), c, d, h, w), &dev).unwrap();
             let y: Vec<u32> = chunk.iter().map(|&i| train_y[i]).collect();

@@ -122,11 +122,7 @@ impl ClipModel {
     /// # Shapes
     /// `[b, 3, 16, 112, 112]` -> (`[b, embed_dim]`, `[b, 5]`)
     pub fn encode_image_train(&self, x: &Tensor) -> Result<(Tensor, Option<Tensor>)> {
-        let e = self.image_features(x)?; // [b, e]
-        let e = match &self.norms {
-            Some([n, _]) => n.forward_train(&e)?,
-            None => e,
-        };
+        let e = self.standardized(0, self.image_features(x)?, true)?; // [b, e]
         let logits = match &self.classifier {
             Some(c) => Some(c.forward(&e)?),
             None => None,
@@ -139,11 +135,7 @@ impl ClipModel {
     /// # Shapes
     /// `[b, 3, 16, 112, 112]` -> `[b, embed_dim]`
     pub fn encode_image(&self, x: &Tensor) -> Result<Tensor> {
-        let e = self.image_features(x)?;
-        match &self.norms {
-            Some([n, _]) => l2_normalize(&n.forward_eval(&e)?),
-            None => l2_normalize(&e),
-        }
+        l2_normalize(&self.standardized(0, self.image_features(x)?, false)?)
     }
 
     /// Unit-length text embeddings from pooled encoder states (inference).
@@ -151,11 +143,7 @@ impl ClipModel {
     /// # Shapes
     /// `[b, text_dim]` -> `[b, embed_dim]`
     pub fn encode_text(&self, t: &Tensor) -> Result<Tensor> {
-        let e = self.text_features(t)?;
-        match &self.norms {
-            Some([_, n]) => l2_normalize(&n.forward_eval(&e)?),
-            None => l2_normalize(&e),
-        }
+        l2_normalize(&self.standardized(1, self.text_features(t)?, false)?)
     }
 
     /// Training forward of the text side (batch statistics, see [`Self::encode_image_train`]).
@@ -163,11 +151,7 @@ impl ClipModel {
     /// # Shapes
     /// `[b, text_dim]` -> `[b, embed_dim]`
     pub fn encode_text_train(&self, t: &Tensor) -> Result<Tensor> {
-        let e = self.text_features(t)?;
-        match &self.norms {
-            Some([_, n]) => l2_normalize(&n.forward_train(&e)?),
-            None => l2_normalize(&e),
-        }
+        l2_normalize(&self.standardized(1, self.text_features(t)?, true)?)
     }
 
     /// Whether the model standardises input voxels (and so needs cohort statistics).
@@ -181,6 +165,16 @@ impl ClipModel {
         match &self.input_norm {
             Some(n) => n.set(mean, std),
             None => bail!("this model does not standardise input voxels"),
+        }
+    }
+
+    /// `e` through the standardisation of `side` (0 image, 1 text) when the model has one:
+    /// batch statistics in `training`, running ones otherwise.
+    fn standardized(&self, side: usize, e: Tensor, training: bool) -> Result<Tensor> {
+        match &self.norms {
+            Some(norms) if training => norms[side].forward_train(&e),
+            Some(norms) => norms[side].forward_eval(&e),
+            None => Ok(e),
         }
     }
 
