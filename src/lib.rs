@@ -9,3 +9,7 @@ pub mod index;
 pub mod io;
 pub mod model;
 pub mod train;
+pub mod worker;
+
+#[cfg(feature = "gui")]
+pub mod app;

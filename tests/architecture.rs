@@ -1,5 +1,5 @@
 //! Keeps the module boundaries of STYLE.md true: `io` never touches candle or egui.
-//! TODO(#5): the same scan for `src/app` (no candle, no `std::fs`, no thread spawning).
+//! `app` never touches candle, the disk or threads; `worker` never touches egui.
 
 use std::fs;
 use std::path::Path;
@@ -41,6 +41,23 @@ fn violations(dir: &str, forbidden: &[&str]) -> Vec<String> {
 fn io_uses_neither_candle_nor_egui() {
     let v = violations("src/io", &["candle", "egui", "eframe"]);
     assert!(v.is_empty(), "{v:#?}");
+}
+
+#[test]
+fn app_uses_neither_candle_nor_the_disk_nor_threads() {
+    let v = violations(
+        "src/app",
+        &["candle", "std::fs", "fs::", "thread::", "File::", "rayon"],
+    );
+    assert!(v.is_empty(), "{v:#?}");
+}
+
+#[test]
+fn worker_and_training_use_no_egui() {
+    for dir in ["src/worker", "src/train", "src/model", "src/index"] {
+        let v = violations(dir, &["egui", "eframe"]);
+        assert!(v.is_empty(), "{v:#?}");
+    }
 }
 
 #[test]

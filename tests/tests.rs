@@ -3,6 +3,8 @@
 // Test helpers outside #[test] functions may unwrap: a failure is a failed test.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+#[cfg(feature = "gui")]
+mod app;
 mod architecture;
 mod cli;
 mod nifti_errors;
@@ -10,3 +12,5 @@ mod preprocess;
 mod synth;
 mod text;
 mod train;
+mod viewer_fixture;
+mod worker;

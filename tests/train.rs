@@ -40,19 +40,7 @@ fn fixture() -> &'static Fixture {
             "--seed",
             "11",
         ]));
-        // Re-split: the stratified split of 10 studies leaves no validation studies.
-        let csv = std::fs::read_to_string(cohort.join("cohort.csv")).unwrap();
-        let mut lines: Vec<String> = csv.lines().map(str::to_string).collect();
-        for (i, line) in lines.iter_mut().skip(1).enumerate() {
-            let parts: Vec<&str> = line.split(',').collect();
-            let split = match i {
-                0..=5 => "train",
-                6 | 7 => "val",
-                _ => "test",
-            };
-            *line = format!("{},{split},{}", parts[0], parts[2]);
-        }
-        std::fs::write(cohort.join("cohort.csv"), lines.join("\n") + "\n").unwrap();
+        crate::viewer_fixture::resplit(&cohort);
         let text = root.join("tiny-bert");
         write_random_model(&text, TextModelKind::Bert, 7).unwrap();
         let config = root.join("tiny.json");

@@ -2,21 +2,16 @@
 //! [--matrix-png F.png]`: retrieval, class precision and zero-shot metrics of a trained run on
 //! one split, with 95% bootstrap intervals.
 
-use std::path::{Path, PathBuf};
-use std::sync::Arc;
-
-use anyhow::Context;
+use std::path::PathBuf;
 
 use super::run_args::RunArgs;
-use crate::config::{Label, Split};
+use crate::config::Split;
 use crate::index::eval::{EvalInputs, evaluate};
 use crate::index::matrix::{class_order, write_matrix_csv, write_matrix_png};
 use crate::index::sim::cosine_matrix;
-use crate::io::cache::{PreprocessCache, default_cache_dir};
-use crate::io::cohort::read_cohort;
 use crate::train::CancelToken;
-use crate::train::data::prepare;
-use crate::train::session::{ClassPrompts, DEFAULT_PROMPTS, Session};
+use crate::train::indexing::embed_cohort;
+use crate::train::session::{ClassPrompts, DEFAULT_PROMPTS};
 
 /// Arguments of `brainclip eval`.
 #[derive(Debug, clap::Args)]
@@ -47,51 +42,18 @@ pub struct Args {
     pub bootstrap: usize,
 }
 
-/// The split's embeddings: ids, labels, image and report embeddings.
-pub struct SplitEmbeddings {
-    /// Study ids.
-    pub ids: Vec<String>,
-    /// Labels.
-    pub labels: Vec<Label>,
-    /// Study (image) embeddings.
-    pub image: Vec<Vec<f32>>,
-    /// Report embeddings.
-    pub text: Vec<Vec<f32>>,
-}
-
-/// Embeds every study and report of `splits` of a cohort with a session.
-pub fn embed_cohort(
-    session: &Session,
-    cohort_dir: &Path,
-    splits: &[Split],
-) -> anyhow::Result<(SplitEmbeddings, Arc<Vec<crate::train::data::Sample>>)> {
-    let cohort = read_cohort(cohort_dir).context("cannot read the cohort")?;
-    let cache = PreprocessCache::new(default_cache_dir(&cohort.root));
-    let samples = Arc::new(prepare(&cohort, splits, &cache)?);
-    if samples.is_empty() {
-        anyhow::bail!(
-            "no studies in the requested split(s): {}",
-            cohort_dir.display()
-        );
-    }
-    let image = session.embed_samples(&samples, &cache, &CancelToken::new(), &mut |_, _| {})?;
-    let reports: Vec<&str> = samples.iter().map(|s| s.report.as_str()).collect();
-    let text = session.embed_reports(&cohort.root, &reports)?;
-    let out = SplitEmbeddings {
-        ids: samples.iter().map(|s| s.study_id.clone()).collect(),
-        labels: samples.iter().map(|s| s.label).collect(),
-        image,
-        text,
-    };
-    Ok((out, samples))
-}
-
 /// Runs `brainclip eval`.
 pub fn run(args: Args) -> anyhow::Result<()> {
     let split = args.split;
     let session = args.run.open()?;
     let prompts = ClassPrompts::load(&args.prompts)?;
-    let (e, _) = embed_cohort(&session, &args.cohort, &[split])?;
+    let (e, _) = embed_cohort(
+        &session,
+        &args.cohort,
+        &[split],
+        &CancelToken::new(),
+        &mut |_, _| {},
+    )?;
     let classes = session.class_embeddings(&prompts)?;
     let report = evaluate(
         &EvalInputs {

@@ -16,20 +16,24 @@ pub mod run_args;
 pub mod sheet;
 pub mod synth;
 pub mod train;
+pub mod view;
 
 /// brainclip: compare brain MRI studies with an image + report model.
 #[derive(Debug, Parser)]
 #[command(name = "brainclip", version, about)]
 pub struct Cli {
-    /// What to do.
+    /// What to do (the viewer when omitted).
     #[command(subcommand)]
-    pub command: Command,
+    pub command: Option<Command>,
 }
 
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// The main job: generate the demo cohort if missing, then preprocess it.
+    /// The desktop viewer (the default): demo cohort and demo model unless told otherwise.
+    View(view::Args),
+    /// Headless set-up: generate and preprocess the demo cohort, fetch the text encoder,
+    /// evaluate the demo model.
     Demo(demo::Args),
     /// Generate the synthetic demo cohort.
     Synth(synth::Args),
@@ -59,7 +63,11 @@ pub enum Command {
 
 /// Runs a parsed command line.
 pub fn run(cli: Cli) -> anyhow::Result<()> {
-    match cli.command {
+    let Some(command) = cli.command else {
+        return view::run(view::Args::default());
+    };
+    match command {
+        Command::View(a) => view::run(a),
         Command::Demo(a) => demo::run(a),
         Command::Synth(a) => synth::run(a),
         Command::Inspect(a) => inspect::run(a),

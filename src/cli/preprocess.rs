@@ -7,12 +7,10 @@ use std::time::Instant;
 
 use anyhow::Context;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use rayon::prelude::*;
 use serde::Serialize;
 
-use crate::io::cache::{PreprocessCache, default_cache_dir};
+use crate::io::cache::{PreprocessCache, default_cache_dir, preprocess_cohort};
 use crate::io::cohort::read_cohort;
-use crate::io::study::load_study;
 
 /// Arguments of `brainclip preprocess`.
 #[derive(Debug, clap::Args)]
@@ -74,19 +72,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let bar = progress_bar(cohort.entries.len());
 
     // `Ok(true)` = cache hit, `Ok(false)` = computed.
-    let outcomes: Vec<(String, anyhow::Result<bool>)> = cohort
-        .entries
-        .par_iter()
-        .map(|entry| {
-            let dir = cohort.study_dir(&entry.study_id);
-            let outcome = load_study(&dir)
-                .and_then(|study| cache.get_or_compute(&study))
-                .map(|(_, hit)| hit)
-                .map_err(anyhow::Error::from);
-            bar.inc(1);
-            (entry.study_id.clone(), outcome)
-        })
-        .collect();
+    // `Ok(true)` = cache hit, `Ok(false)` = computed.
+    let outcomes = preprocess_cohort(&cohort, &cache, &|| bar.inc(1));
     bar.finish_and_clear();
 
     let mut summary = Summary {

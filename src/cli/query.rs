@@ -7,10 +7,11 @@ use std::path::PathBuf;
 use anyhow::Context;
 use serde::Serialize;
 
-use super::index::{build_index, index_path};
 use super::run_args::RunArgs;
 use crate::config::Label;
 use crate::index::store::EmbeddingIndex;
+use crate::train::CancelToken;
+use crate::train::indexing::{build_index, index_path};
 
 /// Arguments of `brainclip query`.
 #[derive(Debug, clap::Args)]
@@ -59,7 +60,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         EmbeddingIndex::load(&path, Some(&session.fingerprint))?
     } else {
         tracing::info!("no index for this cohort yet; embedding it (brainclip index saves this)");
-        build_index(&session, &args.cohort)?
+        build_index(&session, &args.cohort, &CancelToken::new(), &mut |_, _| {})?
     };
     let hits = match (&args.text, &args.study) {
         (Some(text), _) => {

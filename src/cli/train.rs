@@ -15,6 +15,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use crate::config::{Positives, TowerPreset, TrainConfig};
 use crate::model::device::{device_name, select_device};
 use crate::train::run::EpochMetrics;
+use crate::train::spec::TrainSpec;
 use crate::train::{CancelToken, Observer, Outcome, TrainEvent, TrainRequest, train};
 
 /// Arguments of `brainclip train`.
@@ -67,50 +68,24 @@ pub struct Args {
     pub json: bool,
 }
 
-/// The settings the flags describe.
+/// The validated configuration of the flags (see [`TrainSpec`] for the precedence).
 pub fn build_config(args: &Args) -> anyhow::Result<TrainConfig> {
-    let mut cfg = match &args.config {
-        Some(path) => {
-            let text = std::fs::read_to_string(path)
-                .with_context(|| format!("cannot read {}", path.display()))?;
-            serde_json::from_str(&text)
-                .with_context(|| format!("not a training configuration: {}", path.display()))?
-        }
-        None => TrainConfig::preset(args.preset.unwrap_or_default()),
+    let spec = TrainSpec {
+        config_file: args.config.clone(),
+        preset: args.preset,
+        epochs: args.epochs,
+        batch_size: args.batch_size,
+        lr: args.lr,
+        positives: args.positives,
+        seed: args.seed,
+        early_stop: args.early_stop,
+        no_augment: args.no_augment,
+        full_augment: false,
+        text_model: args.text_model.clone(),
     };
-    if let (Some(p), Some(_)) = (args.preset, &args.config) {
-        cfg.model.image.preset = p;
-    }
-    if let Some(v) = args.epochs {
-        cfg.epochs = v;
-    }
-    if let Some(v) = args.batch_size {
-        cfg.batch_size = v;
-    }
-    if let Some(v) = args.lr {
-        cfg.optim.lr = v;
-    }
-    if let Some(v) = args.positives {
-        cfg.positives = v;
-    }
-    if let Some(v) = args.seed {
-        cfg.seed = v;
-    }
-    if let Some(v) = args.early_stop {
-        cfg.early_stop_patience = v;
-    }
-    if args.no_augment {
-        cfg.augment.enabled = false;
-    }
-    if let Some(v) = &args.text_model {
-        cfg.text_model.clone_from(v);
-    }
-    cfg.text_fingerprint.clear();
-    cfg.validate().map_err(anyhow::Error::msg)?;
-    Ok(cfg)
+    Ok(spec.build()?)
 }
 
-/// Progress bar for steps, one line per epoch.
 struct CliObserver {
     bar: ProgressBar,
     quiet: bool,

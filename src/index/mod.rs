@@ -6,6 +6,7 @@
 pub mod eval;
 pub mod matrix;
 pub mod metrics;
+pub mod pca;
 pub mod sim;
 pub mod store;
 mod table;

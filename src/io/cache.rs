@@ -20,12 +20,14 @@ use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+use rayon::prelude::*;
 use sha2::{Digest, Sha256};
 
 use super::atomic::write_atomic_with;
+use super::cohort::Cohort;
 use super::error::{IoError, Result};
 use super::preprocess::{PREPROCESS_VERSION, StudyTensor, TENSOR_SHAPE, preprocess_study};
-use super::study::Study;
+use super::study::{Study, load_study};
 
 /// First four bytes of every cache entry.
 pub const CACHE_MAGIC: &[u8; 4] = b"BCPP";
@@ -182,6 +184,28 @@ impl PreprocessCache {
         }
         Ok((tensor, false))
     }
+}
+
+/// Fills the cache for every study of `cohort` in parallel; `progress` is called once per
+/// finished study. Returns each study id with `Ok(true)` for a cache hit, `Ok(false)` when it
+/// was computed, or the study's error.
+pub fn preprocess_cohort(
+    cohort: &Cohort,
+    cache: &PreprocessCache,
+    progress: &(dyn Fn() + Sync),
+) -> Vec<(String, Result<bool>)> {
+    cohort
+        .entries
+        .par_iter()
+        .map(|entry| {
+            let dir = cohort.study_dir(&entry.study_id);
+            let outcome = load_study(&dir)
+                .and_then(|study| cache.get_or_compute(&study))
+                .map(|(_, hit)| hit);
+            progress();
+            (entry.study_id.clone(), outcome)
+        })
+        .collect()
 }
 
 #[cfg(test)]

@@ -6,6 +6,7 @@
 pub mod atomic;
 pub mod cache;
 pub mod cohort;
+pub mod display;
 pub mod error;
 pub mod fetch;
 pub mod nifti_read;

@@ -10,11 +10,14 @@ pub mod cancel;
 pub mod curves;
 pub mod data;
 pub mod embed;
+pub mod explain;
+pub mod indexing;
 pub mod optim;
 pub mod reports;
 pub mod run;
 pub mod schedule;
 pub mod session;
+pub mod spec;
 pub mod trainer;
 pub mod validate;
 

@@ -37,7 +37,21 @@ impl ClassPrompts {
     /// Reads a JSON object `{"infarct": ["...", ...], "tumor": [...], ...}` with every class.
     pub fn load(path: &Path) -> Result<Self, IoError> {
         let text = std::fs::read_to_string(path).map_err(|e| IoError::os("read", path, e))?;
-        let map: BTreeMap<String, serde_json::Value> = serde_json::from_str(&text)
+        Self::from_json(&text, path)
+    }
+
+    /// The prompts of [`DEFAULT_PROMPTS`] as built into the binary (for a viewer started
+    /// outside the repository).
+    pub fn builtin() -> Result<Self, IoError> {
+        Self::from_json(
+            include_str!("../../assets/zero_shot_prompts.json"),
+            Path::new(DEFAULT_PROMPTS),
+        )
+    }
+
+    /// Parses prompt-file content; `path` only names the file in errors.
+    pub fn from_json(text: &str, path: &Path) -> Result<Self, IoError> {
+        let map: BTreeMap<String, serde_json::Value> = serde_json::from_str(text)
             .map_err(|e| IoError::invalid(path, format!("not a JSON object of prompts: {e}")))?;
         let mut prompts = Vec::with_capacity(Label::ALL.len());
         for label in Label::ALL {

@@ -1,0 +1,142 @@
+//! Plots: the embedding map (PCA of study embeddings, coloured by class; hover names the
+//! study, a click opens it) and training curves.
+
+use eframe::egui;
+use egui_plot::{Legend, Line, Plot, PlotPoints, Points};
+
+use super::Intent;
+use super::side::label_colour;
+use super::state::AppState;
+use crate::config::Label;
+use crate::train::run::EpochMetrics;
+use crate::worker::{Command, MapPoint};
+
+/// The point nearest to `(x, y)` within `radius` (plot units), if any.
+pub fn nearest_point(points: &[MapPoint], x: f64, y: f64, radius: f64) -> Option<&MapPoint> {
+    points
+        .iter()
+        .map(|p| {
+            let dx = f64::from(p.xy[0]) - x;
+            let dy = f64::from(p.xy[1]) - y;
+            (p, dx * dx + dy * dy)
+        })
+        .filter(|(_, d)| *d <= radius * radius)
+        .min_by(|a, b| a.1.total_cmp(&b.1))
+        .map(|(p, _)| p)
+}
+
+/// The embedding-map tab.
+pub fn map_ui(ui: &mut egui::Ui, state: &AppState, intents: &mut Vec<Intent>) {
+    if ui.button("Compute embedding map").clicked() {
+        intents.push(Intent::Send(Command::EmbeddingMap));
+    }
+    if state.map.is_empty() {
+        ui.label("A 2-D PCA projection of every study embedding (needs a trained run).");
+        return;
+    }
+    let open = state.primary.as_ref().map(|p| p.study_id.clone());
+    let response = Plot::new("embedding-map")
+        .legend(Legend::default())
+        .data_aspect(1.0)
+        .show(ui, |p| {
+            for label in Label::ALL {
+                let pts: Vec<[f64; 2]> = state
+                    .map
+                    .iter()
+                    .filter(|m| m.label == label)
+                    .map(|m| [f64::from(m.xy[0]), f64::from(m.xy[1])])
+                    .collect();
+                p.points(
+                    Points::new(label.as_str(), PlotPoints::from(pts))
+                        .radius(3.5)
+                        .color(label_colour(label)),
+                );
+            }
+            if let Some(m) = open
+                .as_ref()
+                .and_then(|id| state.map.iter().find(|m| &m.study_id == id))
+            {
+                p.points(
+                    Points::new("open study", vec![[f64::from(m.xy[0]), f64::from(m.xy[1])]])
+                        .radius(7.0)
+                        .filled(false)
+                        .color(egui::Color32::WHITE),
+                );
+            }
+            let bounds = p.plot_bounds();
+            let radius = 0.02 * (bounds.width().max(bounds.height()));
+            p.pointer_coordinate()
+                .and_then(|c| nearest_point(&state.map, c.x, c.y, radius).cloned())
+        });
+    if let Some(m) = &response.inner {
+        response
+            .response
+            .clone()
+            .on_hover_text(format!("{} ({})", m.study_id, m.label.as_str()));
+        if response.response.clicked() {
+            intents.push(Intent::OpenStudy(m.study_id.clone()));
+        }
+    }
+}
+
+/// Loss, learning-rate and validation-recall curves of finished epochs, plus step losses.
+pub fn curves_ui(ui: &mut egui::Ui, id: &str, metrics: &[EpochMetrics], steps: &[[f64; 2]]) {
+    let epoch = |f: fn(&EpochMetrics) -> f64| -> Vec<[f64; 2]> {
+        metrics.iter().map(|m| [m.epoch as f64, f(m)]).collect()
+    };
+    let h = ((ui.available_height() - 40.0) / 3.0).max(90.0);
+    Plot::new(format!("{id}-loss"))
+        .height(h)
+        .legend(Legend::default())
+        .x_axis_label("epoch")
+        .show(ui, |p| {
+            if !steps.is_empty() {
+                p.line(Line::new("train (steps)", PlotPoints::from(steps.to_vec())).width(1.0));
+            }
+            p.line(Line::new("train loss", PlotPoints::from(epoch(|m| m.train_loss))).width(2.0));
+            p.line(Line::new("val loss", PlotPoints::from(epoch(|m| m.val_loss))).width(2.0));
+        });
+    Plot::new(format!("{id}-recall"))
+        .height(h)
+        .legend(Legend::default())
+        .include_y(0.0)
+        .show(ui, |p| {
+            p.line(Line::new("val R@1", PlotPoints::from(epoch(|m| m.val_r1))));
+            p.line(Line::new("val R@5", PlotPoints::from(epoch(|m| m.val_r5))));
+        });
+    Plot::new(format!("{id}-lr"))
+        .height(h)
+        .legend(Legend::default())
+        .show(ui, |p| {
+            p.line(Line::new(
+                "learning rate",
+                PlotPoints::from(epoch(|m| m.lr)),
+            ));
+        });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nearest_point_respects_the_radius() {
+        let pts = vec![
+            MapPoint {
+                study_id: "a".into(),
+                label: Label::Tumor,
+                xy: [0.0, 0.0],
+            },
+            MapPoint {
+                study_id: "b".into(),
+                label: Label::Normal,
+                xy: [1.0, 1.0],
+            },
+        ];
+        assert_eq!(
+            nearest_point(&pts, 0.9, 0.8, 0.5).map(|p| p.study_id.as_str()),
+            Some("b")
+        );
+        assert!(nearest_point(&pts, 5.0, 5.0, 0.5).is_none());
+    }
+}

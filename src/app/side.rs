@@ -1,0 +1,291 @@
+//! The window's frame: menu bar, status bar, help, and the cases panel (report, zero-shot
+//! probabilities, similar cases, text query).
+
+use eframe::egui::{self, Color32};
+use egui_plot::{Bar, BarChart, Plot};
+
+use super::library::first_line;
+use super::settings::Settings;
+use super::state::AppState;
+use super::view::ViewState;
+use super::{FolderKind, Intent};
+use crate::config::Label;
+use crate::worker::{Command, RankedStudy, Thumbnail};
+
+/// Colour of a class in plots and lists.
+pub fn label_colour(label: Label) -> Color32 {
+    match label {
+        Label::Infarct => Color32::from_rgb(230, 85, 13),
+        Label::Tumor => Color32::from_rgb(49, 130, 189),
+        Label::Hemorrhage => Color32::from_rgb(214, 39, 40),
+        Label::Normal => Color32::from_rgb(116, 196, 118),
+        Label::Other => Color32::from_rgb(158, 154, 200),
+    }
+}
+
+/// The menu bar.
+pub fn top_bar_ui(
+    ui: &mut egui::Ui,
+    state: &AppState,
+    settings: &mut Settings,
+    view: &mut ViewState,
+    intents: &mut Vec<Intent>,
+) {
+    egui::Panel::top("menu").show(ui, |ui| {
+        ui.horizontal(|ui| {
+            ui.menu_button("File", |ui| {
+                if ui.button("Open folder...").clicked() {
+                    intents.push(Intent::PickFolder(FolderKind::Any));
+                }
+                ui.menu_button("Recent cohorts", |ui| {
+                    for dir in &settings.recent_cohorts {
+                        if ui.button(dir.display().to_string()).clicked() {
+                            intents.push(Intent::Send(Command::OpenCohort(dir.clone())));
+                        }
+                    }
+                });
+                if ui.button("Export window as PNG").clicked() {
+                    intents.push(Intent::Screenshot("window".into()));
+                }
+            });
+            if ui.button("Help").clicked() {
+                view.show_help = !view.show_help;
+            }
+            ui.separator();
+            match &state.run {
+                Some(run) => ui.label(format!(
+                    "run {} - {} studies indexed",
+                    run.dir.display(),
+                    run.indexed
+                )),
+                None => ui.label("no trained run open"),
+            };
+        });
+    });
+}
+
+/// The status bar: device, what the worker does (with a progress bar), the last error.
+pub fn status_bar_ui(ui: &mut egui::Ui, state: &AppState) {
+    egui::Panel::bottom("status").show(ui, |ui| {
+        ui.horizontal(|ui| {
+            let device = state.run.as_ref().map_or("-", |r| r.device.as_str());
+            ui.label(format!("device: {device}"));
+            ui.separator();
+            if state.worker_gone {
+                ui.colored_label(Color32::RED, "the worker has stopped; restart the viewer");
+            } else if let Some(b) = &state.busy {
+                if b.total > 0 {
+                    let f = b.done as f32 / b.total as f32;
+                    ui.add(
+                        egui::ProgressBar::new(f)
+                            .desired_width(220.0)
+                            .text(format!("{} {}/{}", b.task, b.done, b.total)),
+                    );
+                } else {
+                    ui.spinner();
+                    ui.label(&b.task);
+                }
+            } else {
+                ui.label("ready");
+            }
+            if let Some(e) = state.errors.last() {
+                ui.separator();
+                ui.colored_label(Color32::from_rgb(255, 120, 100), e);
+            }
+        });
+    });
+}
+
+/// The help window with the shortcuts.
+pub fn help_window(ctx: &egui::Context, open: &mut bool) {
+    egui::Window::new("Help").open(open).show(ctx, |ui| {
+        egui::Grid::new("keys").show(ui, |ui| {
+            for (k, what) in [
+                (
+                    "Up / Down, mouse wheel",
+                    "next / previous slice (all sequences together)",
+                ),
+                ("Ctrl + wheel", "zoom"),
+                ("left drag", "pan"),
+                ("right drag", "window (horizontal) and level (vertical)"),
+                ("click", "place the crosshair (linked across views)"),
+                ("N / B", "next / previous similar case in compare mode"),
+                ("C", "toggle compare mode"),
+                ("F1", "this help"),
+            ] {
+                ui.label(k);
+                ui.label(what);
+                ui.end_row();
+            }
+        });
+        ui.label("Drop a cohort, run or study folder on the window to open it.");
+    });
+}
+
+/// A thumbnail as a texture, cached by study id.
+fn thumbnail_texture(
+    ui: &egui::Ui,
+    view: &mut ViewState,
+    id: &str,
+    t: &Thumbnail,
+) -> egui::TextureHandle {
+    view.thumbs
+        .entry(id.to_string())
+        .or_insert_with(|| {
+            let pixels = t
+                .pixels
+                .iter()
+                .map(|v| {
+                    let g = (v * 255.0).round() as u8;
+                    Color32::from_gray(g)
+                })
+                .collect();
+            let image = egui::ColorImage::new([t.width, t.height], pixels);
+            ui.ctx()
+                .load_texture(format!("thumb-{id}"), image, egui::TextureOptions::LINEAR)
+        })
+        .clone()
+}
+
+/// One ranked study: thumbnail, score, label, first report line; buttons to open or compare.
+fn ranked_row_ui(
+    ui: &mut egui::Ui,
+    view: &mut ViewState,
+    rank: usize,
+    h: &RankedStudy,
+    intents: &mut Vec<Intent>,
+) {
+    ui.horizontal(|ui| {
+        if let Some(t) = &h.thumbnail {
+            let tex = thumbnail_texture(ui, view, &h.study_id, t);
+            ui.image((tex.id(), egui::vec2(56.0, 56.0)));
+        }
+        ui.vertical(|ui| {
+            ui.horizontal(|ui| {
+                ui.label(format!("{rank}. {}", h.study_id));
+                ui.colored_label(label_colour(h.label), h.label.as_str());
+                ui.label(format!("{:.3}", h.score));
+            });
+            ui.small(first_line(&h.report, 60));
+            ui.horizontal(|ui| {
+                if ui.small_button("Open").clicked() {
+                    intents.push(Intent::OpenStudy(h.study_id.clone()));
+                }
+                if ui.small_button("Side by side").clicked() {
+                    view.match_index = rank - 1;
+                    intents.push(Intent::Compare(h.study_id.clone()));
+                }
+            });
+        });
+    });
+}
+
+/// The cases panel.
+pub fn cases_ui(
+    ui: &mut egui::Ui,
+    state: &AppState,
+    settings: &mut Settings,
+    view: &mut ViewState,
+    intents: &mut Vec<Intent>,
+) {
+    egui::ScrollArea::vertical().show(ui, |ui| {
+        if let Some(p) = &state.primary {
+            egui::CollapsingHeader::new("Report")
+                .default_open(true)
+                .show(ui, |ui| {
+                    ui.label(&p.report);
+                    if ui.small_button("Copy report").clicked() {
+                        ui.ctx().copy_text(p.report.clone());
+                    }
+                });
+        }
+        if let Some((id, probs)) = &state.zero_shot {
+            ui.label(format!("Zero-shot class probabilities ({id})"));
+            zero_shot_ui(ui, probs);
+        }
+        ui.separator();
+        ui.heading("Text query");
+        let r = ui.add(
+            egui::TextEdit::singleline(&mut view.query_text)
+                .hint_text("e.g. acute infarct in the left MCA territory"),
+        );
+        let enter = r.lost_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter));
+        if (ui.button("Search").clicked() || enter) && !view.query_text.trim().is_empty() {
+            intents.push(Intent::Send(Command::TextQuery {
+                text: view.query_text.clone(),
+                k: settings.k,
+            }));
+        }
+        if let Some((text, hits)) = &state.text_results {
+            ui.small(format!("studies ranked for \"{}\"", first_line(text, 40)));
+            for (i, h) in hits.iter().enumerate() {
+                ranked_row_ui(ui, view, i + 1, h, intents);
+            }
+        }
+        ui.separator();
+        ui.heading("Similar cases");
+        ui.add(egui::Slider::new(&mut settings.k, 1..=50).text("k"));
+        if let Some(p) = &state.primary
+            && ui.button("Find similar").clicked()
+        {
+            intents.push(Intent::Send(view.similar_command(&p.study_id, settings)));
+        }
+        match &state.similar {
+            Some((id, hits)) => {
+                ui.small(format!("most similar to {id}"));
+                for (i, h) in hits.iter().enumerate() {
+                    ranked_row_ui(ui, view, i + 1, h, intents);
+                }
+            }
+            None if state.run.is_none() => {
+                ui.label("Open a trained run to rank similar cases.");
+            }
+            None => {}
+        }
+    });
+}
+
+/// Zero-shot probabilities as a bar chart.
+fn zero_shot_ui(ui: &mut egui::Ui, probs: &[f32]) {
+    let bars: Vec<Bar> = Label::ALL
+        .iter()
+        .zip(probs)
+        .enumerate()
+        .map(|(i, (l, p))| {
+            Bar::new(i as f64, f64::from(*p))
+                .name(l.as_str())
+                .fill(label_colour(*l))
+                .width(0.7)
+        })
+        .collect();
+    Plot::new("zero-shot")
+        .height(110.0)
+        .allow_drag(false)
+        .allow_zoom(false)
+        .allow_scroll(false)
+        .include_y(0.0)
+        .include_y(1.0)
+        .x_axis_formatter(|m, _| {
+            let i = m.value.round();
+            if (m.value - i).abs() < 1e-6 && (0.0..5.0).contains(&i) {
+                Label::ALL[i as usize].as_str().to_string()
+            } else {
+                String::new()
+            }
+        })
+        .show(ui, |p| p.bar_chart(BarChart::new("probability", bars)));
+    let best = probs
+        .iter()
+        .enumerate()
+        .max_by(|a, b| a.1.total_cmp(b.1))
+        .map(|(i, p)| {
+            format!(
+                "most likely: {} ({:.0}%)",
+                Label::ALL[i].as_str(),
+                p * 100.0
+            )
+        });
+    if let Some(b) = best {
+        ui.label(b);
+    }
+}

@@ -1,0 +1,349 @@
+//! UI-only state (slice, camera, windows, filters, forms), keyboard shortcuts and the study
+//! viewer tab: the open study's DWI, T2* and FLAIR side by side, scrolled together.
+
+use std::collections::HashMap;
+
+use eframe::egui;
+
+use super::settings::{Settings, WindowPreset};
+use super::slices::{Camera, SliceInput, SliceRequest, SliceTextures, slice_ui};
+use super::state::AppState;
+use super::training::TrainForm;
+use super::{FolderKind, Intent};
+use crate::config::{Label, Sequence, Split};
+use crate::worker::{Command, Event, LoadedStudy, Slot};
+
+/// Filters of the study library.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct LibraryFilter {
+    /// Only this label.
+    pub label: Option<Label>,
+    /// Only this split.
+    pub split: Option<Split>,
+    /// Report text must contain this (case-insensitive).
+    pub search: String,
+}
+
+/// UI state that is not persisted.
+#[derive(Default)]
+pub struct ViewState {
+    /// Slice index of the open study (T2* slices).
+    pub slice: usize,
+    /// Zoom, pan and crosshair, shared by all views.
+    pub camera: Camera,
+    /// Window overrides per view and sequence (automatic otherwise).
+    pub windows: HashMap<(Slot, usize), (f32, f32)>,
+    /// Hover read-out.
+    pub hover: Option<String>,
+    /// Library filters.
+    pub library: LibraryFilter,
+    /// The free-text query.
+    pub query_text: String,
+    /// Split of the similarity matrix (all when `None`).
+    pub matrix_split: Option<Split>,
+    /// Help window open.
+    pub show_help: bool,
+    /// Show the "why similar" overlay.
+    pub overlay: bool,
+    /// Index of the match shown in compare mode among the similar cases.
+    pub match_index: usize,
+    /// The training form.
+    pub train_form: TrainForm,
+    /// The last exported file, in words.
+    pub exported: Option<String>,
+    /// The similarity matrix texture and what it shows.
+    pub matrix_texture: Option<(String, egui::TextureHandle)>,
+    /// Thumbnail textures of ranked studies, by study id.
+    pub thumbs: HashMap<String, egui::TextureHandle>,
+}
+
+impl ViewState {
+    /// Adjusts UI state to an event before the app state folds it.
+    pub fn on_event(&mut self, event: &Event, _settings: &Settings) {
+        match event {
+            Event::StudyLoaded { slot, study } => {
+                self.windows.retain(|(s, _), _| s != slot);
+                if *slot == Slot::Primary {
+                    let n = study.frame.slices_z_mm.len();
+                    self.slice = n / 2;
+                    self.camera = Camera::default();
+                    self.overlay = false;
+                }
+            }
+            Event::Similar { .. } | Event::TextResults { .. } | Event::CohortOpened(_) => {
+                self.thumbs.clear();
+            }
+            Event::Matrix(_) => self.matrix_texture = None,
+            Event::Exported(path) => self.exported = Some(format!("saved {}", path.display())),
+            _ => {}
+        }
+    }
+
+    /// World height of the open study's current slice.
+    pub fn z_mm(&self, study: &LoadedStudy) -> f64 {
+        let z = &study.frame.slices_z_mm;
+        z.get(self.slice.min(z.len().saturating_sub(1)))
+            .copied()
+            .unwrap_or(0.0)
+    }
+
+    /// The window of a view's sequence.
+    pub fn window(&self, slot: Slot, seq: usize, study: &LoadedStudy) -> (f32, f32) {
+        self.windows
+            .get(&(slot, seq))
+            .copied()
+            .unwrap_or(study.auto_windows[seq])
+    }
+
+    /// The similar-cases command for a study, thumbnails at the current slice height.
+    pub fn similar_command(&self, study_id: &str, settings: &Settings) -> Command {
+        Command::Similar {
+            study_id: study_id.to_string(),
+            k: settings.k,
+            slice_fraction: 0.5,
+            radiological: settings.radiological,
+        }
+    }
+
+    /// Applies a right-drag to a view's window (to all three sequences when locked).
+    fn drag_window(
+        &mut self,
+        slot: Slot,
+        seq: usize,
+        study: &LoadedStudy,
+        drag: (f32, f32),
+        lock: bool,
+    ) {
+        let seqs: Vec<usize> = if lock { vec![0, 1, 2] } else { vec![seq] };
+        for s in seqs {
+            let (lo, hi) = self.window(slot, s, study);
+            let width = (hi - lo).max(1e-6);
+            let centre = (lo + hi) / 2.0 + drag.1 * width;
+            let new_width = (width * drag.0).max(1e-6);
+            self.windows.insert(
+                (slot, s),
+                (centre - new_width / 2.0, centre + new_width / 2.0),
+            );
+        }
+    }
+
+    /// Applies a preset (relative to the automatic windows) to every sequence of a view.
+    fn apply_preset(&mut self, slot: Slot, study: &LoadedStudy, preset: &WindowPreset) {
+        for s in 0..3 {
+            let (lo, hi) = study.auto_windows[s];
+            let width = hi - lo;
+            let centre = (lo + hi) / 2.0 + preset.shift * width;
+            let w = width * preset.width;
+            self.windows
+                .insert((slot, s), (centre - w / 2.0, centre + w / 2.0));
+        }
+    }
+
+    /// Scrolls the open study by `delta` slices.
+    pub fn scroll(&mut self, state: &AppState, delta: i32) {
+        if let Some(p) = &state.primary {
+            let n = p.frame.slices_z_mm.len();
+            self.slice = (self.slice as i64 + i64::from(delta)).clamp(0, n.saturating_sub(1) as i64)
+                as usize;
+        }
+    }
+}
+
+/// Keyboard shortcuts (ignored while a text field has focus).
+pub fn keyboard(
+    ctx: &egui::Context,
+    state: &AppState,
+    view: &mut ViewState,
+    intents: &mut Vec<Intent>,
+) {
+    if ctx.egui_wants_keyboard_input() {
+        return;
+    }
+    let keys = ctx.input(|i| {
+        [
+            egui::Key::ArrowUp,
+            egui::Key::ArrowDown,
+            egui::Key::N,
+            egui::Key::B,
+            egui::Key::C,
+            egui::Key::F1,
+        ]
+        .map(|k| i.key_pressed(k))
+    });
+    let [up, down, next, prev, compare, help] = keys;
+    if up {
+        view.scroll(state, 1);
+    }
+    if down {
+        view.scroll(state, -1);
+    }
+    if next || prev {
+        step_match(state, view, intents, next);
+    }
+    if compare {
+        if let Some((_, hits)) = &state.similar
+            && state.compare.is_none()
+            && let Some(h) = hits.get(view.match_index)
+        {
+            intents.push(Intent::Compare(h.study_id.clone()));
+        }
+        intents.push(Intent::ToggleCompare);
+    }
+    if help {
+        view.show_help = !view.show_help;
+    }
+}
+
+/// Shows the next (or previous) similar case beside the open study.
+pub fn step_match(
+    state: &AppState,
+    view: &mut ViewState,
+    intents: &mut Vec<Intent>,
+    forward: bool,
+) {
+    if let Some((_, hits)) = &state.similar
+        && !hits.is_empty()
+    {
+        let n = hits.len();
+        view.match_index = if forward {
+            (view.match_index + 1) % n
+        } else {
+            (view.match_index + n - 1) % n
+        };
+        intents.push(Intent::Compare(hits[view.match_index].study_id.clone()));
+    }
+}
+
+/// Slice slider, convention and window controls for the open study.
+pub fn controls_ui(
+    ui: &mut egui::Ui,
+    study: &LoadedStudy,
+    settings: &mut Settings,
+    view: &mut ViewState,
+    slot: Slot,
+) {
+    let n = study.frame.slices_z_mm.len().max(1);
+    ui.horizontal(|ui| {
+        ui.add(egui::Slider::new(&mut view.slice, 0..=n - 1).text("Slice"));
+        ui.label(format!("z {:.1} mm", view.z_mm(study)));
+        ui.checkbox(&mut settings.radiological, "Radiological");
+        ui.checkbox(&mut settings.lock_windows, "Lock W/L");
+        if ui.button("Auto W/L").clicked() {
+            view.windows.retain(|(s, _), _| *s != slot);
+        }
+        for preset in settings.window_presets.clone() {
+            if ui.button(&preset.name).clicked() {
+                view.apply_preset(slot, study, &preset);
+            }
+        }
+        if ui.button("Reset zoom").clicked() {
+            view.camera.zoom = 1.0;
+            view.camera.pan = egui::Vec2::ZERO;
+        }
+    });
+}
+
+/// Draws the three sequences of a study in a row at `z_mm` and applies the input.
+#[allow(clippy::too_many_arguments)]
+pub fn sequences_row_ui(
+    ui: &mut egui::Ui,
+    study: &LoadedStudy,
+    slot: Slot,
+    z_mm: f64,
+    settings: &Settings,
+    view: &mut ViewState,
+    textures: &mut SliceTextures,
+    overlay: Option<(&crate::worker::Explanation, f32)>,
+    height: f32,
+) -> SliceInput {
+    let mut total = SliceInput::default();
+    let side = ((ui.available_width() - 16.0) / 3.0).min(height).max(64.0);
+    ui.horizontal(|ui| {
+        for seq in Sequence::ALL {
+            let c = seq.channel();
+            ui.vertical(|ui| {
+                ui.label(seq.display_name());
+                let r = SliceRequest {
+                    slot,
+                    study,
+                    seq: c,
+                    z_mm,
+                    window: view.window(slot, c, study),
+                    radiological: settings.radiological,
+                    overlay,
+                };
+                let input = slice_ui(ui, textures, &r, &mut view.camera, egui::vec2(side, side));
+                if let Some(d) = input.window_drag {
+                    view.drag_window(slot, c, study, d, settings.lock_windows);
+                }
+                total.scroll += input.scroll;
+                if input.hover.is_some() {
+                    total.hover = input.hover;
+                }
+            });
+        }
+    });
+    total
+}
+
+/// The viewer tab.
+pub fn viewer_ui(
+    ui: &mut egui::Ui,
+    state: &AppState,
+    settings: &mut Settings,
+    view: &mut ViewState,
+    textures: &mut SliceTextures,
+    intents: &mut Vec<Intent>,
+) {
+    let Some(study) = state.primary.clone() else {
+        ui.label("Select a study in the library, or open a folder (File > Open, or drop it here).");
+        if ui.button("Open folder...").clicked() {
+            intents.push(Intent::PickFolder(FolderKind::Any));
+        }
+        return;
+    };
+    ui.heading(format!(
+        "{}  {}",
+        study.study_id,
+        study.label.map_or("", Label::as_str)
+    ));
+    controls_ui(ui, &study, settings, view, Slot::Primary);
+    let overlay = overlay_for(state, view, settings, &study.study_id);
+    let z = view.z_mm(&study);
+    let height = ui.available_height() - 60.0;
+    let input = sequences_row_ui(
+        ui,
+        &study,
+        Slot::Primary,
+        z,
+        settings,
+        view,
+        textures,
+        overlay,
+        height,
+    );
+    if input.scroll != 0 {
+        view.scroll(state, input.scroll);
+    }
+    view.hover = input.hover.or(view.hover.take());
+    ui.horizontal(|ui| {
+        ui.label(view.hover.as_deref().unwrap_or(""));
+        if ui.button("Export view").clicked() {
+            intents.push(Intent::Screenshot(format!("view-{}", study.study_id)));
+        }
+        if let Some(msg) = &view.exported {
+            ui.label(msg);
+        }
+    });
+}
+
+/// The explanation overlay for `study_id` when one exists and is switched on.
+pub fn overlay_for<'a>(
+    state: &'a AppState,
+    view: &ViewState,
+    settings: &Settings,
+    study_id: &str,
+) -> Option<(&'a crate::worker::Explanation, f32)> {
+    let e = state.explanation.as_deref()?;
+    (view.overlay && e.query == study_id).then_some((e, settings.overlay_opacity))
+}

@@ -1,0 +1,71 @@
+//! `brainclip view [--cohort DIR] [--run DIR] [--device auto]` (also `brainclip` with no
+//! subcommand): the desktop viewer. Without `--cohort` it opens the demo cohort and the
+//! shipped demo model, generating the cohort and fetching the text encoder first when they
+//! are missing (with progress in the window).
+
+use std::path::PathBuf;
+
+use crate::io::fetch::DEFAULT_MODEL_DIR;
+
+/// Arguments of `brainclip view`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct Args {
+    /// Cohort folder to open instead of the demo cohort.
+    #[arg(long)]
+    pub cohort: Option<PathBuf>,
+    /// Trained run to open (default: models/demo with the demo cohort).
+    #[arg(long)]
+    pub run: Option<PathBuf>,
+    /// Study of the cohort to open once it is loaded.
+    #[arg(long)]
+    pub study: Option<String>,
+    /// Compute device: auto, cpu, cuda, cuda:N or metal.
+    #[arg(long, default_value = "auto")]
+    pub device: String,
+}
+
+impl Default for Args {
+    fn default() -> Self {
+        Self {
+            cohort: None,
+            run: None,
+            study: None,
+            device: "auto".into(),
+        }
+    }
+}
+
+/// Runs the viewer until its window is closed.
+#[cfg(feature = "gui")]
+pub fn run(args: Args) -> anyhow::Result<()> {
+    use crate::app::{Startup, run_native};
+    use crate::worker::DemoSetup;
+    let startup = match args.cohort {
+        Some(cohort) => Startup {
+            demo: None,
+            cohort: Some(cohort),
+            run: args.run,
+            study: args.study,
+        },
+        None => Startup {
+            demo: Some(DemoSetup {
+                cohort: PathBuf::from("data/demo"),
+                n: 400,
+                seed: 42,
+                text_model: PathBuf::from(DEFAULT_MODEL_DIR),
+                run: args.run.unwrap_or_else(|| PathBuf::from("models/demo")),
+            }),
+            cohort: None,
+            run: None,
+            study: args.study,
+        },
+    };
+    run_native(startup, &args.device)
+}
+
+/// Without the `gui` feature there is no viewer.
+#[cfg(not(feature = "gui"))]
+pub fn run(_args: Args) -> anyhow::Result<()> {
+    let _ = DEFAULT_MODEL_DIR;
+    anyhow::bail!("this build has no viewer (built without the `gui` feature); use the subcommands")
+}
