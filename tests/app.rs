@@ -2,6 +2,8 @@
 //! run, select a study, scroll, rank similar cases, compare, query by text, compute the
 //! matrix and the map, start and stop a tiny training run.
 
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use brainclip::app::{BrainclipApp, Settings, Startup, Tab};
@@ -10,6 +12,19 @@ use egui_kittest::Harness;
 use egui_kittest::kittest::Queryable;
 
 use crate::viewer_fixture::{fixture, worker};
+
+/// A folder dropped on the window.
+#[derive(Debug)]
+struct Dropped(PathBuf);
+
+impl egui::DroppedFile for Dropped {
+    fn path(&self) -> &Path {
+        &self.0
+    }
+    fn bytes(&self) -> Result<Vec<u8>, String> {
+        Err("a folder".into())
+    }
+}
 
 fn harness(startup: Startup, settings: Settings) -> Harness<'static, BrainclipApp> {
     let app = BrainclipApp::new(settings, worker(), startup);
@@ -71,6 +86,27 @@ fn browse_compare_query_and_train_headless() {
     run_until(&mut h, "the study and its similar cases", |a| {
         a.state.primary.is_some() && a.state.similar.is_some() && a.state.zero_shot.is_some()
     });
+    // Crosshair, read-out, window presets, convention.
+    h.get_by_label("FLAIR slice").click();
+    h.step();
+    assert!(
+        h.state().view.camera.crosshair.is_some(),
+        "a click places the crosshair"
+    );
+    h.get_by_label("T2* slice").hover();
+    h.step();
+    let hover = h.state().view.hover.clone().unwrap_or_default();
+    assert!(hover.contains(" mm"), "{hover}");
+    h.get_by_label("Wide").click();
+    h.step();
+    assert_eq!(h.state().view.windows.len(), 3);
+    h.get_by_label("Auto W/L").click();
+    h.step();
+    assert!(h.state().view.windows.is_empty());
+    h.get_by_label("Radiological").click();
+    h.step();
+    assert!(!h.state().settings.radiological);
+
     let slice = h.state().view.slice;
     h.key_press(egui::Key::ArrowUp);
     h.step();
@@ -107,6 +143,20 @@ fn browse_compare_query_and_train_headless() {
         Tab::Viewer,
         "C toggles compare mode"
     );
+
+    // A study folder dropped on the window opens it.
+    let second = h.state().state.cohort.as_ref().unwrap().studies[1]
+        .study_id
+        .clone();
+    h.input_mut()
+        .dropped_files
+        .push(Arc::new(Dropped(f.cohort.join("studies").join(&second))));
+    run_until(&mut h, "the dropped study", |a| {
+        a.state
+            .primary
+            .as_ref()
+            .is_some_and(|p| p.study_id == second)
+    });
 
     // Free-text query.
     h.state_mut().view.query_text = "haematoma in the right basal ganglia".into();

@@ -266,7 +266,7 @@ impl BrainclipApp {
             slot: Slot::Primary,
             study_id: id.to_string(),
         });
-        let similar = self.view.similar_command(id, &self.settings);
+        let similar = self.view.similar_command(id, None, &self.settings);
         self.send(similar);
     }
 

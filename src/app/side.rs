@@ -228,7 +228,11 @@ pub fn cases_ui(
         if let Some(p) = &state.primary
             && ui.button("Find similar").clicked()
         {
-            intents.push(Intent::Send(view.similar_command(&p.study_id, settings)));
+            intents.push(Intent::Send(view.similar_command(
+                &p.study_id,
+                Some(p),
+                settings,
+            )));
         }
         match &state.similar {
             Some((id, hits)) => {

@@ -127,15 +127,17 @@ pub struct SliceInput {
     pub hover: Option<String>,
 }
 
-/// Draws one slice view of `size` and returns the user's input.
+/// Draws one slice view of `size` (accessible as `label`) and returns the user's input.
 pub fn slice_ui(
     ui: &mut egui::Ui,
     textures: &mut SliceTextures,
     r: &SliceRequest<'_>,
     camera: &mut Camera,
     size: egui::Vec2,
+    label: &str,
 ) -> SliceInput {
     let (rect, response) = ui.allocate_exact_size(size, Sense::click_and_drag());
+    response.widget_info(|| egui::WidgetInfo::labeled(egui::accesskit::Role::Image, true, label));
     let painter = ui.painter_at(rect);
     painter.rect_filled(rect, 0.0, Color32::BLACK);
     let f = &r.study.frame;

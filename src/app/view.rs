@@ -95,12 +95,22 @@ impl ViewState {
             .unwrap_or(study.auto_windows[seq])
     }
 
-    /// The similar-cases command for a study, thumbnails at the current slice height.
-    pub fn similar_command(&self, study_id: &str, settings: &Settings) -> Command {
+    /// The similar-cases command for a study; thumbnails at the height of the current slice
+    /// when `study` is the open one, else mid-brain.
+    pub fn similar_command(
+        &self,
+        study_id: &str,
+        study: Option<&LoadedStudy>,
+        settings: &Settings,
+    ) -> Command {
+        let slice_fraction = study.filter(|s| s.study_id == study_id).map_or(0.5, |s| {
+            let n = s.frame.slices_z_mm.len().max(2);
+            (self.slice as f32 / (n - 1) as f32).clamp(0.0, 1.0)
+        });
         Command::Similar {
             study_id: study_id.to_string(),
             k: settings.k,
-            slice_fraction: 0.5,
+            slice_fraction,
             radiological: settings.radiological,
         }
     }
@@ -272,7 +282,18 @@ pub fn sequences_row_ui(
                     radiological: settings.radiological,
                     overlay,
                 };
-                let input = slice_ui(ui, textures, &r, &mut view.camera, egui::vec2(side, side));
+                let label = match slot {
+                    Slot::Primary => format!("{} slice", seq.display_name()),
+                    Slot::Compare => format!("{} slice of the match", seq.display_name()),
+                };
+                let input = slice_ui(
+                    ui,
+                    textures,
+                    &r,
+                    &mut view.camera,
+                    egui::vec2(side, side),
+                    &label,
+                );
                 if let Some(d) = input.window_drag {
                     view.drag_window(slot, c, study, d, settings.lock_windows);
                 }
@@ -346,4 +367,50 @@ pub fn overlay_for<'a>(
 ) -> Option<(&'a crate::worker::Explanation, f32)> {
     let e = state.explanation.as_deref()?;
     (view.overlay && e.query == study_id).then_some((e, settings.overlay_opacity))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::io::display::DisplayFrame;
+    use crate::io::{Affine, Volume};
+
+    fn study() -> LoadedStudy {
+        let v = Volume::new([2, 2, 3], vec![1.0; 12], Affine::identity()).unwrap();
+        let frame = DisplayFrame::new(&[&v], 0).unwrap();
+        LoadedStudy {
+            study_id: "s".into(),
+            label: None,
+            report: "r".into(),
+            volumes: [v.clone(), v.clone(), v],
+            auto_windows: [(0.0, 100.0), (10.0, 20.0), (0.0, 1.0)],
+            frame,
+        }
+    }
+
+    #[test]
+    fn right_drag_scales_the_width_and_moves_the_centre() {
+        let s = study();
+        let mut v = ViewState::default();
+        v.drag_window(Slot::Primary, 0, &s, (0.5, 0.1), false);
+        assert_eq!(v.window(Slot::Primary, 0, &s), (35.0, 85.0));
+        assert_eq!(v.window(Slot::Primary, 1, &s), (10.0, 20.0), "unlocked");
+        v.drag_window(Slot::Primary, 1, &s, (2.0, 0.0), true);
+        assert_eq!(v.window(Slot::Primary, 1, &s), (5.0, 25.0));
+        assert_eq!(v.window(Slot::Primary, 2, &s), (-0.5, 1.5), "locked");
+        assert_eq!(v.window(Slot::Compare, 2, &s), (0.0, 1.0), "other view");
+    }
+
+    #[test]
+    fn scrolling_stays_within_the_slices() {
+        let mut state = AppState::default();
+        let s = study();
+        state.primary = Some(std::sync::Arc::new(s));
+        let mut v = ViewState::default();
+        v.scroll(&state, -5);
+        assert_eq!(v.slice, 0);
+        v.scroll(&state, 10);
+        assert_eq!(v.slice, 2);
+        assert_eq!(v.z_mm(state.primary.as_ref().unwrap()), 2.0);
+    }
 }
