@@ -22,7 +22,7 @@ if [ ${#need[@]} -gt 0 ]; then
 fi
 cargo build --release --locked
 display=:${DISPLAY_NUM:-97}
-Xvfb "$display" -screen 0 1600x1000x24 >/dev/null 2>&1 &
+Xvfb "$display" -screen 0 1500x900x24 >/dev/null 2>&1 &
 xvfb=$!
 app=
 trap 'kill $app $xvfb 2>/dev/null || true' EXIT

@@ -67,7 +67,7 @@ fn browse_compare_query_and_train_headless() {
         demo: None,
         cohort: Some(f.cohort.clone()),
         run: Some(f.run.clone()),
-        study: None,
+        ..Startup::default()
     };
     let mut h = harness(startup, settings);
     run_until(&mut h, "the cohort and the run", |a| {

@@ -9,9 +9,18 @@ use super::view::ViewState;
 use crate::config::{Label, Split};
 use crate::worker::StudyRow;
 
-/// The first line of a report, at most `chars` characters.
+/// The first line of a report that says something (section headings such as
+/// "IMPRESSION:" are skipped), at most `chars` characters.
 pub fn first_line(report: &str, chars: usize) -> String {
-    let line = report.lines().find(|l| !l.trim().is_empty()).unwrap_or("");
+    let line = report
+        .lines()
+        .find(|l| {
+            let t = l.trim();
+            let heading = t.ends_with(':') && t.split_whitespace().count() <= 3;
+            !t.is_empty() && !heading
+        })
+        .or_else(|| report.lines().find(|l| !l.trim().is_empty()))
+        .unwrap_or("");
     let mut out: String = line.trim().chars().take(chars).collect();
     if line.trim().chars().count() > chars {
         out.push_str("...");
@@ -45,22 +54,28 @@ pub fn library_ui(
     };
     ui.label(cohort.root.display().to_string());
     let f = &mut view.library;
-    egui::ComboBox::from_label("Label")
-        .selected_text(f.label.map_or("all", Label::as_str))
-        .show_ui(ui, |ui| {
-            ui.selectable_value(&mut f.label, None, "all");
-            for l in Label::ALL {
-                ui.selectable_value(&mut f.label, Some(l), l.as_str());
-            }
-        });
-    egui::ComboBox::from_label("Split")
-        .selected_text(f.split.map_or("all", Split::as_str))
-        .show_ui(ui, |ui| {
-            ui.selectable_value(&mut f.split, None, "all");
-            for s in Split::ALL {
-                ui.selectable_value(&mut f.split, Some(s), s.as_str());
-            }
-        });
+    ui.horizontal(|ui| {
+        egui::ComboBox::from_label("Label")
+            .width(90.0)
+            .selected_text(f.label.map_or("all", Label::as_str))
+            .show_ui(ui, |ui| {
+                ui.selectable_value(&mut f.label, None, "all");
+                for l in Label::ALL {
+                    ui.selectable_value(&mut f.label, Some(l), l.as_str());
+                }
+            });
+    });
+    ui.horizontal(|ui| {
+        egui::ComboBox::from_label("Split")
+            .width(90.0)
+            .selected_text(f.split.map_or("all", Split::as_str))
+            .show_ui(ui, |ui| {
+                ui.selectable_value(&mut f.split, None, "all");
+                for s in Split::ALL {
+                    ui.selectable_value(&mut f.split, Some(s), s.as_str());
+                }
+            });
+    });
     ui.add(egui::TextEdit::singleline(&mut f.search).hint_text("search reports"));
     let rows: Vec<&StudyRow> = cohort
         .studies
@@ -117,5 +132,7 @@ mod tests {
         assert!(matches(&row, None, None, "0007"));
         assert_eq!(first_line(&row.report, 12), "Acute infarc...");
         assert_eq!(first_line("", 5), "");
+        assert_eq!(first_line("IMPRESSION:\nNo mass.", 20), "No mass.");
+        assert_eq!(first_line("Findings:", 20), "Findings:");
     }
 }

@@ -43,6 +43,14 @@ pub struct Startup {
     pub run: Option<PathBuf>,
     /// Then open this study.
     pub study: Option<String>,
+    /// At this slice (T2* slice index).
+    pub slice: Option<usize>,
+    /// And compare it with this one.
+    pub compare: Option<String>,
+    /// And explain their similarity.
+    pub explain: bool,
+    /// The tab to show first (the matrix and the map are computed for it).
+    pub tab: Option<Tab>,
 }
 
 /// A user's intent, emitted by panels and carried out after the frame.
@@ -183,8 +191,30 @@ impl BrainclipApp {
             self.send(Command::OpenRun(r));
         }
         // Commands run in order, so the study opens once the cohort (and run) are ready.
-        if let Some(id) = startup.study {
-            self.open_study(&id);
+        if let Some(id) = &startup.study {
+            self.open_study(id);
+            self.view.start_slice = startup.slice;
+            if let Some(other) = startup.compare {
+                self.compare(other.clone());
+                if startup.explain {
+                    self.view.overlay = true;
+                    self.send(Command::Explain {
+                        query: id.clone(),
+                        other,
+                    });
+                }
+            }
+        }
+        if let Some(tab) = startup.tab {
+            self.settings.tab = tab;
+            match tab {
+                Tab::Matrix => {
+                    self.view.matrix_split = Some(crate::config::Split::Test);
+                    self.send(Command::Matrix(self.view.matrix_split));
+                }
+                Tab::Map => self.send(Command::EmbeddingMap),
+                _ => {}
+            }
         }
     }
 
@@ -202,12 +232,14 @@ impl BrainclipApp {
         egui::Panel::left("library")
             .resizable(true)
             .default_size(260.0)
+            .min_size(230.0)
             .show(ui, |ui| {
                 library::library_ui(ui, &self.state, &mut self.view, &mut self.intents);
             });
         egui::Panel::right("cases")
             .resizable(true)
-            .default_size(330.0)
+            .default_size(340.0)
+            .min_size(300.0)
             .show(ui, |ui| {
                 side::cases_ui(
                     ui,
@@ -262,6 +294,7 @@ impl BrainclipApp {
 
     fn open_study(&mut self, id: &str) {
         self.state.compare = None;
+        self.view.overlay = false;
         self.send(Command::LoadStudy {
             slot: Slot::Primary,
             study_id: id.to_string(),

@@ -2,7 +2,6 @@
 //! probabilities, similar cases, text query).
 
 use eframe::egui::{self, Color32};
-use egui_plot::{Bar, BarChart, Plot};
 
 use super::library::first_line;
 use super::settings::Settings;
@@ -249,47 +248,25 @@ pub fn cases_ui(
     });
 }
 
-/// Zero-shot probabilities as a bar chart.
+/// Zero-shot probabilities as a bar chart: one bar per class, the likeliest in bold.
 fn zero_shot_ui(ui: &mut egui::Ui, probs: &[f32]) {
-    let bars: Vec<Bar> = Label::ALL
-        .iter()
-        .zip(probs)
-        .enumerate()
-        .map(|(i, (l, p))| {
-            Bar::new(i as f64, f64::from(*p))
-                .name(l.as_str())
-                .fill(label_colour(*l))
-                .width(0.7)
-        })
-        .collect();
-    Plot::new("zero-shot")
-        .height(110.0)
-        .allow_drag(false)
-        .allow_zoom(false)
-        .allow_scroll(false)
-        .include_y(0.0)
-        .include_y(1.0)
-        .x_axis_formatter(|m, _| {
-            let i = m.value.round();
-            if (m.value - i).abs() < 1e-6 && (0.0..5.0).contains(&i) {
-                Label::ALL[i as usize].as_str().to_string()
-            } else {
-                String::new()
-            }
-        })
-        .show(ui, |p| p.bar_chart(BarChart::new("probability", bars)));
     let best = probs
         .iter()
         .enumerate()
         .max_by(|a, b| a.1.total_cmp(b.1))
-        .map(|(i, p)| {
-            format!(
-                "most likely: {} ({:.0}%)",
-                Label::ALL[i].as_str(),
-                p * 100.0
-            )
-        });
-    if let Some(b) = best {
-        ui.label(b);
-    }
+        .map(|(i, _)| i);
+    egui::Grid::new("zero-shot").num_columns(3).show(ui, |ui| {
+        for (i, (label, p)) in Label::ALL.iter().zip(probs).enumerate() {
+            let name = egui::RichText::new(label.as_str());
+            ui.label(if best == Some(i) { name.strong() } else { name });
+            let (rect, _) = ui.allocate_exact_size(egui::vec2(150.0, 12.0), egui::Sense::hover());
+            let painter = ui.painter_at(rect);
+            painter.rect_filled(rect, 2.0, ui.visuals().extreme_bg_color);
+            let mut bar = rect;
+            bar.set_width(rect.width() * p.clamp(0.0, 1.0));
+            painter.rect_filled(bar, 2.0, label_colour(*label));
+            ui.label(format!("{:.0}%", p * 100.0));
+            ui.end_row();
+        }
+    });
 }

@@ -87,7 +87,8 @@ pub fn slice_image(r: &SliceRequest<'_>) -> Option<ColorImage> {
             let (h, a) = heat
                 .as_ref()
                 .map_or((0.0, 0.0), |(hm, a)| (hm[i].max(0.0), *a));
-            let t = (h * a).clamp(0.0, 1.0);
+            // The weakest fifth of the map stays clear so the image shows through.
+            let t = (a * (h - 0.2) / 0.8).clamp(0.0, 1.0);
             let mix = |c: f32| (g * (1.0 - t) + c * t).round() as u8;
             Color32::from_rgb(mix(255.0), mix(40.0 * h), mix(0.0))
         })

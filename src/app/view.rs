@@ -49,6 +49,8 @@ pub struct ViewState {
     pub match_index: usize,
     /// The training form.
     pub train_form: TrainForm,
+    /// Slice to show when the next study opens (else the middle one).
+    pub start_slice: Option<usize>,
     /// The last exported file, in words.
     pub exported: Option<String>,
     /// The similarity matrix texture and what it shows.
@@ -65,9 +67,11 @@ impl ViewState {
                 self.windows.retain(|(s, _), _| s != slot);
                 if *slot == Slot::Primary {
                     let n = study.frame.slices_z_mm.len();
-                    self.slice = n / 2;
+                    self.slice = self
+                        .start_slice
+                        .take()
+                        .map_or(n / 2, |s| s.min(n.saturating_sub(1)));
                     self.camera = Camera::default();
-                    self.overlay = false;
                 }
             }
             Event::Similar { .. } | Event::TextResults { .. } | Event::CohortOpened(_) => {

@@ -19,6 +19,19 @@ pub struct Args {
     /// Study of the cohort to open once it is loaded.
     #[arg(long)]
     pub study: Option<String>,
+    /// With --study: the slice to show first (T2* slice index; default the middle one).
+    #[arg(long, requires = "study")]
+    pub slice: Option<usize>,
+    /// With --study: a second study to compare it with (opens compare mode).
+    #[arg(long, requires = "study")]
+    pub compare: Option<String>,
+    /// With --compare: compute the "why similar" overlay at start.
+    #[arg(long, requires = "compare")]
+    pub explain: bool,
+    /// Tab to show first: viewer, compare, matrix (computed for the test split), map
+    /// (computed) or training.
+    #[arg(long)]
+    pub tab: Option<String>,
     /// Compute device: auto, cpu, cuda, cuda:N or metal.
     #[arg(long, default_value = "auto")]
     pub device: String,
@@ -30,6 +43,10 @@ impl Default for Args {
             cohort: None,
             run: None,
             study: None,
+            slice: None,
+            compare: None,
+            explain: false,
+            tab: None,
             device: "auto".into(),
         }
     }
@@ -38,14 +55,35 @@ impl Default for Args {
 /// Runs the viewer until its window is closed.
 #[cfg(feature = "gui")]
 pub fn run(args: Args) -> anyhow::Result<()> {
-    use crate::app::{Startup, run_native};
+    use crate::app::{Startup, Tab, run_native};
     use crate::worker::DemoSetup;
+    let tab = match args.tab.as_deref() {
+        None => None,
+        Some(name) => Some(
+            Tab::ALL
+                .into_iter()
+                .find(|t| t.title().eq_ignore_ascii_case(name))
+                .ok_or_else(|| {
+                    anyhow::anyhow!(
+                        "unknown tab {name:?} (viewer, compare, matrix, map or training)"
+                    )
+                })?,
+        ),
+    };
+    let extra = Startup {
+        slice: args.slice,
+        compare: args.compare,
+        explain: args.explain,
+        tab,
+        ..Startup::default()
+    };
     let startup = match args.cohort {
         Some(cohort) => Startup {
             demo: None,
             cohort: Some(cohort),
             run: args.run,
             study: args.study,
+            ..extra.clone()
         },
         None => Startup {
             demo: Some(DemoSetup {
@@ -58,6 +96,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             cohort: None,
             run: None,
             study: args.study,
+            ..extra
         },
     };
     run_native(startup, &args.device)
