@@ -81,7 +81,9 @@ fn main() {
         for x in &train_x {
             stats.add(x).unwrap();
         }
-        let (mean, std) = stats.finish().unwrap();
+        let (mean, std) = stats
+            .finish(brainclip::model::standardize::VOXEL_STD_FLOOR)
+            .unwrap();
         norm.set(&mean, &std).unwrap();
     }
     let feat_norm = Standardize::new(64, vb.pp("feat_norm")).unwrap();

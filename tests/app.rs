@@ -168,6 +168,21 @@ fn browse_compare_query_and_train_headless() {
     h.step();
     h.get_by_label("Compute matrix").click();
     run_until(&mut h, "the matrix", |a| a.state.matrix.is_some());
+    // A click on the centre of the matrix opens a diagonal cell next to the middle (the
+    // report and the study of one case) side by side.
+    let middle: Vec<String> = {
+        let m = h.state().state.matrix.as_ref().unwrap();
+        let n = m.ids.len();
+        vec![m.ids[n / 2 - 1].clone(), m.ids[n / 2].clone()]
+    };
+    h.get_by_label("similarity matrix").click();
+    run_until(&mut h, "the clicked pair", |a| {
+        let id = |s: &Option<Arc<brainclip::worker::LoadedStudy>>| {
+            s.as_ref().map(|s| s.study_id.clone())
+        };
+        let (p, c) = (id(&a.state.primary), id(&a.state.compare));
+        a.settings.tab == Tab::Compare && p.is_some() && p == c && middle.contains(&p.unwrap())
+    });
     h.get_by_label("Map").click();
     h.step();
     h.get_by_label("Compute embedding map").click();

@@ -1,9 +1,12 @@
 //! The viewer's worker without the UI: commands in, events out.
 
+use std::path::Path;
+
 use brainclip::config::Label;
+use brainclip::io::fetch::{DEFAULT_MODEL_DIR, is_fetched};
 use brainclip::train::CancelToken;
 use brainclip::train::spec::TrainSpec;
-use brainclip::worker::{Command, Event, Slot};
+use brainclip::worker::{Command, DemoSetup, Event, Slot};
 
 use crate::viewer_fixture::{failure, fixture, until, worker};
 
@@ -241,4 +244,37 @@ fn training_streams_progress_and_stops_on_cancel() {
     };
     assert_eq!(summary.outcome, brainclip::train::Outcome::Cancelled);
     assert!(out.join("config.json").is_file());
+}
+
+#[test]
+fn first_launch_generates_the_demo_cohort_then_opens_it_and_the_run() {
+    // The fetch is the one network step; this test only runs where the encoder is present
+    // (CI fetches it first), so that it never downloads.
+    let model = Path::new(env!("CARGO_MANIFEST_DIR")).join(DEFAULT_MODEL_DIR);
+    if !is_fetched(&model) {
+        eprintln!("note: skipping the first-launch test: no verified text encoder in {model:?}");
+        return;
+    }
+    let f = fixture();
+    let dir = tempfile::tempdir().unwrap();
+    let cohort = dir.path().join("demo");
+    let w = worker();
+    w.send(Command::PrepareDemo(DemoSetup {
+        cohort: cohort.clone(),
+        n: 5,
+        seed: 3,
+        text_model: model,
+        run: f.run.clone(),
+    }))
+    .unwrap();
+    let events = until(&w, |e| matches!(e, Event::RunOpened(_)));
+    assert!(events.iter().any(|e| matches!(
+        e,
+        Event::Progress { task, done: 5, total: 5 } if task.contains("generating")
+    )));
+    assert!(events.iter().any(|e| matches!(
+        e,
+        Event::CohortOpened(c) if c.studies.len() == 5
+    )));
+    assert!(cohort.join("cohort.csv").is_file());
 }

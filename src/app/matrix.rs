@@ -88,6 +88,9 @@ pub fn matrix_ui(
         .min(ui.available_height() - 30.0)
         .max(100.0);
     let (rect, response) = ui.allocate_exact_size(egui::vec2(side, side), Sense::click());
+    response.widget_info(|| {
+        egui::WidgetInfo::labeled(egui::accesskit::Role::Image, true, "similarity matrix")
+    });
     let painter = ui.painter_at(rect);
     painter.image(
         tex.id(),

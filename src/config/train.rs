@@ -157,6 +157,18 @@ pub struct ClipConfig {
     /// position (statistics computed when training starts, stored with the weights; see
     /// `model::standardize`).
     pub voxel_norm: bool,
+    /// Smallest per-voxel spread used by the voxel standardisation (in units of the
+    /// preprocessed, per-study z-scored input): voxels that barely vary across the training
+    /// studies (background, the grid's edge) are divided by at least this.
+    #[serde(default = "default_voxel_std_floor")]
+    pub voxel_std_floor: f64,
+}
+
+/// Default of [`ClipConfig::voxel_std_floor`].
+pub const DEFAULT_VOXEL_STD_FLOOR: f64 = 0.1;
+
+fn default_voxel_std_floor() -> f64 {
+    DEFAULT_VOXEL_STD_FLOOR
 }
 
 impl Default for ClipConfig {
@@ -176,6 +188,7 @@ impl Default for ClipConfig {
             class_head: true,
             standardize: true,
             voxel_norm: true,
+            voxel_std_floor: default_voxel_std_floor(),
         }
     }
 }
@@ -198,6 +211,7 @@ impl ClipConfig {
                 class_head: false,
                 standardize: false,
                 voxel_norm: false,
+                voxel_std_floor: default_voxel_std_floor(),
             },
         }
     }
@@ -215,6 +229,9 @@ impl ClipConfig {
         }
         if !(self.max_logit_scale.is_finite() && self.max_logit_scale >= 1.0) {
             return Err("max_logit_scale must be a finite number >= 1".into());
+        }
+        if !(self.voxel_std_floor.is_finite() && self.voxel_std_floor > 0.0) {
+            return Err("voxel_std_floor must be a finite number > 0".into());
         }
         if !self.temperature_init.is_finite() {
             return Err("temperature_init must be finite".into());
@@ -471,6 +488,11 @@ mod tests {
         assert!(new.standardize && new.voxel_norm && new.class_head);
         let partial: ClipConfig = serde_json::from_str(r#"{"text_head": "mlp"}"#).unwrap();
         assert!(partial.standardize && partial.voxel_norm);
+        assert_eq!(partial.voxel_std_floor, DEFAULT_VOXEL_STD_FLOOR);
+        let floor: ClipConfig = serde_json::from_str(r#"{"voxel_std_floor": 1.0}"#).unwrap();
+        assert_eq!(floor.voxel_std_floor, 1.0);
+        let zero: ClipConfig = serde_json::from_str(r#"{"voxel_std_floor": 0.0}"#).unwrap();
+        assert!(zero.validate().is_err());
         let off: ClipConfig =
             serde_json::from_str(r#"{"standardize": false, "voxel_norm": false}"#).unwrap();
         assert!(!off.standardize && !off.voxel_norm);

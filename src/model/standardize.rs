@@ -116,7 +116,7 @@ pub fn is_statistic(name: &str) -> bool {
 const VOXEL_CLIP: f64 = 8.0;
 /// Floor of the per-voxel standard deviation (input units are per-study z-scores): voxels that
 /// are background in every study must not be divided by ~0.
-pub const VOXEL_STD_FLOOR: f64 = 0.1;
+pub const VOXEL_STD_FLOOR: f64 = crate::config::DEFAULT_VOXEL_STD_FLOOR;
 
 /// Per-voxel standardisation of the `[3, 16, 112, 112]` model input. Variables (not trained):
 /// `mean`, `std`, each of the input's shape.
@@ -219,9 +219,9 @@ impl VoxelStats {
         Ok(())
     }
 
-    /// Per-voxel mean and standard deviation (floored at [`VOXEL_STD_FLOOR`]); `None` before
-    /// any volume was added.
-    pub fn finish(&self) -> Option<(Vec<f32>, Vec<f32>)> {
+    /// Per-voxel mean and standard deviation (floored at `std_floor`, see
+    /// [`VOXEL_STD_FLOOR`]); `None` before any volume was added.
+    pub fn finish(&self, std_floor: f64) -> Option<(Vec<f32>, Vec<f32>)> {
         if self.n == 0 {
             return None;
         }
@@ -233,7 +233,7 @@ impl VoxelStats {
                 .map(|(s, q)| {
                     let mean = s / n;
                     let var = (q / n - mean * mean).max(0.0);
-                    (mean as f32, var.sqrt().max(VOXEL_STD_FLOOR) as f32)
+                    (mean as f32, var.sqrt().max(std_floor) as f32)
                 })
                 .unzip(),
         )
@@ -329,11 +329,11 @@ mod tests {
         let a = [1.0f32, 2.0, 3.0, 0.0, 0.0, 0.0];
         let b = [3.0f32, 2.0, 1.0, 0.0, 0.0, 6.0];
         let mut st = VoxelStats::new(6, 3);
-        assert!(st.finish().is_none());
+        assert!(st.finish(VOXEL_STD_FLOOR).is_none());
         st.add(&a).unwrap();
         st.add(&b).unwrap();
         assert!(st.add(&[0.0; 5]).unwrap_err().contains("5 values"));
-        let (mean, std) = st.finish().unwrap();
+        let (mean, std) = st.finish(VOXEL_STD_FLOOR).unwrap();
         // Row 0 holds 1, 2, 3 and mirrors in both studies: every column mean 2.
         assert_eq!(&mean[..3], &[2.0, 2.0, 2.0]);
         assert!((std[0] - 1.0).abs() < 1e-6 && std[1] == VOXEL_STD_FLOOR as f32);

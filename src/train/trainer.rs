@@ -159,7 +159,7 @@ pub fn train(
         None => {
             if model.has_voxel_norm() {
                 observer.event(&TrainEvent::Preparing("voxel statistics".into()));
-                let (mean, std) = voxel_statistics(&cache, &train_set)?;
+                let (mean, std) = voxel_statistics(&cache, &train_set, cfg.model.voxel_std_floor)?;
                 model.set_input_statistics(&mean, &std)?;
             }
             fresh_state(&cfg, steps_per_epoch)
@@ -315,6 +315,7 @@ fn fresh_state(cfg: &TrainConfig, steps_per_epoch: usize) -> ResumeState {
 fn voxel_statistics(
     cache: &PreprocessCache,
     train_set: &[Sample],
+    std_floor: f64,
 ) -> Result<(Vec<f32>, Vec<f32>), TrainError> {
     let [c, d, h, w] = crate::io::preprocess::TENSOR_SHAPE;
     let mut stats = VoxelStats::new(c * d * h * w, w);
@@ -324,7 +325,7 @@ fn voxel_statistics(
             TrainError::Io(crate::io::IoError::invalid(cache.entry_path(&s.key), e))
         })?;
     }
-    stats.finish().ok_or(TrainError::Empty(
+    stats.finish(std_floor).ok_or(TrainError::Empty(
         "no training studies for the voxel statistics",
     ))
 }
