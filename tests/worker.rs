@@ -39,6 +39,7 @@ fn bad_requests_become_readable_failures() {
     w.send(Command::OpenPath {
         path: bogus.clone(),
         k: 3,
+        radiological: true,
     })
     .unwrap();
     let m = failure(&w);
@@ -166,6 +167,7 @@ fn cohort_run_study_queries_and_explanation() {
     w.send(Command::OpenPath {
         path: f.cohort.join("studies").join(&other),
         k: 2,
+        radiological: true,
     })
     .unwrap();
     let events = until(&w, |e| matches!(e, Event::Similar { .. }));

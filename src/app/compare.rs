@@ -56,9 +56,15 @@ pub fn compare_ui(
         ui.add(egui::Slider::new(&mut settings.overlay_opacity, 0.0..=1.0).text("Opacity"));
     });
     let z = view.z_mm(&query);
+    // Two patients' scanner coordinates do not correspond: the match shows its slice at the
+    // same relative height in its own head.
     let z_other = {
         let f = &other.frame;
-        f.slices_z_mm.get(f.nearest_slice(z)).copied().unwrap_or(z)
+        let target = other.head_z(query.head_fraction(z));
+        f.slices_z_mm
+            .get(f.nearest_slice(target))
+            .copied()
+            .unwrap_or(target)
     };
     let row_height = (ui.available_height() - 90.0) / 2.0;
     let avail = ui.available_width();

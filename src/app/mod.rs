@@ -293,7 +293,6 @@ impl BrainclipApp {
     }
 
     fn open_study(&mut self, id: &str) {
-        self.state.compare = None;
         self.view.overlay = false;
         self.send(Command::LoadStudy {
             slot: Slot::Primary,
@@ -343,17 +342,23 @@ impl BrainclipApp {
                 Intent::OpenPath(path) => self.send(Command::OpenPath {
                     path,
                     k: self.settings.k,
+                    radiological: self.settings.radiological,
                 }),
                 Intent::StartTraining { out, resume } => {
                     let cancel = CancelToken::new();
-                    self.training_cancel = Some(cancel.clone());
-                    self.state.training_started(out.clone());
-                    self.send(Command::Train {
-                        out,
+                    let command = Command::Train {
+                        out: out.clone(),
                         spec: self.view.train_form.spec(),
                         resume,
-                        cancel,
-                    });
+                        cancel: cancel.clone(),
+                    };
+                    match self.worker.send(command) {
+                        Ok(()) => {
+                            self.training_cancel = Some(cancel);
+                            self.state.training_started(out);
+                        }
+                        Err(e) => self.state.push_error(format!("training: {e}")),
+                    }
                 }
                 Intent::ToggleCompare => {
                     self.settings.tab = if self.settings.tab == Tab::Compare {
@@ -402,6 +407,13 @@ impl eframe::App for BrainclipApp {
 
     fn save(&mut self, storage: &mut dyn eframe::Storage) {
         eframe::set_value(storage, SETTINGS_KEY, &self.settings);
+    }
+
+    fn on_exit(&mut self) {
+        // A run still training stops after its current step (its last epoch stays saved).
+        if let Some(c) = &self.training_cancel {
+            c.cancel();
+        }
     }
 }
 

@@ -147,11 +147,13 @@ fn thumbnail_texture(
 }
 
 /// One ranked study: thumbnail, score, label, first report line; buttons to open or compare.
+/// `similar_list`: the row belongs to the similar cases (whose order N/B follow).
 fn ranked_row_ui(
     ui: &mut egui::Ui,
     view: &mut ViewState,
     rank: usize,
     h: &RankedStudy,
+    similar_list: bool,
     intents: &mut Vec<Intent>,
 ) {
     ui.horizontal(|ui| {
@@ -171,7 +173,9 @@ fn ranked_row_ui(
                     intents.push(Intent::OpenStudy(h.study_id.clone()));
                 }
                 if ui.small_button("Side by side").clicked() {
-                    view.match_index = rank - 1;
+                    if similar_list {
+                        view.match_index = rank - 1;
+                    }
                     intents.push(Intent::Compare(h.study_id.clone()));
                 }
             });
@@ -218,7 +222,7 @@ pub fn cases_ui(
         if let Some((text, hits)) = &state.text_results {
             ui.small(format!("studies ranked for \"{}\"", first_line(text, 40)));
             for (i, h) in hits.iter().enumerate() {
-                ranked_row_ui(ui, view, i + 1, h, intents);
+                ranked_row_ui(ui, view, i + 1, h, false, intents);
             }
         }
         ui.separator();
@@ -237,7 +241,7 @@ pub fn cases_ui(
             Some((id, hits)) => {
                 ui.small(format!("most similar to {id}"));
                 for (i, h) in hits.iter().enumerate() {
-                    ranked_row_ui(ui, view, i + 1, h, intents);
+                    ranked_row_ui(ui, view, i + 1, h, true, intents);
                 }
             }
             None if state.run.is_none() => {

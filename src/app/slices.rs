@@ -15,19 +15,37 @@ use crate::io::display::{sample_axial, value_at, window_grey};
 use crate::worker::{Explanation, LoadedStudy, Slot};
 
 /// What a texture shows; a different key rebuilds it.
-#[derive(Debug, Clone, PartialEq)]
-struct TextureKey {
-    study: String,
+/// What a slice's samples depend on. Studies and explanations are told apart by their
+/// allocation (each load is a new `Arc`), so a reloaded study never shows a stale slice.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct SampleKey {
+    study: usize,
     z_bits: u64,
-    window: (u32, u32),
     radiological: bool,
-    overlay: Option<(String, String, u32)>,
+    overlay: usize,
 }
 
-/// The slice textures of the views, rebuilt when what they show changes.
+/// What a texture depends on beyond the samples.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct TextureKey {
+    sample: SampleKey,
+    window: (u32, u32),
+    opacity: u32,
+}
+
+/// One view's sampled slice and its texture.
+struct CachedSlice {
+    key: TextureKey,
+    values: Vec<f32>,
+    heat: Option<Vec<f32>>,
+    texture: TextureHandle,
+}
+
+/// The slice textures of the views. Moving the slice resamples the volume; changing the
+/// window or the overlay opacity (every frame of a right-drag) only recolours the samples.
 #[derive(Default)]
 pub struct SliceTextures {
-    map: HashMap<(Slot, usize), (TextureKey, TextureHandle)>,
+    map: HashMap<(Slot, usize), CachedSlice>,
 }
 
 /// What one slice view shows.
@@ -50,50 +68,86 @@ pub struct SliceRequest<'a> {
 
 impl SliceTextures {
     fn texture(&mut self, ctx: &egui::Context, r: &SliceRequest<'_>) -> Option<TextureHandle> {
-        let key = TextureKey {
-            study: r.study.study_id.clone(),
+        let sample = SampleKey {
+            study: std::ptr::from_ref(r.study) as usize,
             z_bits: r.z_mm.to_bits(),
-            window: (r.window.0.to_bits(), r.window.1.to_bits()),
             radiological: r.radiological,
-            overlay: r
-                .overlay
-                .map(|(e, a)| (e.query.clone(), e.other.clone(), a.to_bits())),
+            overlay: r.overlay.map_or(0, |(e, _)| std::ptr::from_ref(e) as usize),
         };
-        if let Some((k, t)) = self.map.get(&(r.slot, r.seq))
-            && *k == key
-        {
-            return Some(t.clone());
+        let key = TextureKey {
+            sample,
+            window: (r.window.0.to_bits(), r.window.1.to_bits()),
+            opacity: r.overlay.map_or(0, |(_, a)| a.to_bits()),
+        };
+        let f = &r.study.frame;
+        let opacity = r.overlay.map_or(0.0, |(_, a)| a);
+        if let Some(c) = self.map.get_mut(&(r.slot, r.seq)) {
+            if c.key == key {
+                return Some(c.texture.clone());
+            }
+            if c.key.sample == sample {
+                let image = colour(
+                    &c.values,
+                    c.heat.as_deref(),
+                    r.window,
+                    opacity,
+                    f.width,
+                    f.height,
+                );
+                c.texture.set(image, egui::TextureOptions::LINEAR);
+                c.key = key;
+                return Some(c.texture.clone());
+            }
         }
-        let image = slice_image(r)?;
+        let values = sample_axial(&r.study.volumes[r.seq], f, r.z_mm, r.radiological)?;
+        let heat = r
+            .overlay
+            .and_then(|(e, _)| sample_axial(&e.heat, f, r.z_mm, r.radiological));
+        let image = colour(
+            &values,
+            heat.as_deref(),
+            r.window,
+            opacity,
+            f.width,
+            f.height,
+        );
         let name = format!("slice-{:?}-{}", r.slot, r.seq);
-        let tex = ctx.load_texture(name, image, egui::TextureOptions::LINEAR);
-        self.map.insert((r.slot, r.seq), (key, tex.clone()));
-        Some(tex)
+        let texture = ctx.load_texture(name, image, egui::TextureOptions::LINEAR);
+        self.map.insert(
+            (r.slot, r.seq),
+            CachedSlice {
+                key,
+                values,
+                heat,
+                texture: texture.clone(),
+            },
+        );
+        Some(texture)
     }
 }
 
-/// The windowed slice as an image, with the heat overlay blended in red.
-pub fn slice_image(r: &SliceRequest<'_>) -> Option<ColorImage> {
-    let f = &r.study.frame;
-    let values = sample_axial(&r.study.volumes[r.seq], f, r.z_mm, r.radiological)?;
-    let heat = r
-        .overlay
-        .and_then(|(e, a)| Some((sample_axial(&e.heat, f, r.z_mm, r.radiological)?, a)));
+/// Windowed grey values with the heat overlay (0-1, NaN outside) blended in red.
+fn colour(
+    values: &[f32],
+    heat: Option<&[f32]>,
+    window: (f32, f32),
+    opacity: f32,
+    width: usize,
+    height: usize,
+) -> ColorImage {
     let pixels = values
         .iter()
         .enumerate()
         .map(|(i, v)| {
-            let g = f32::from(window_grey(*v, r.window));
-            let (h, a) = heat
-                .as_ref()
-                .map_or((0.0, 0.0), |(hm, a)| (hm[i].max(0.0), *a));
+            let g = f32::from(window_grey(*v, window));
+            let h = heat.map_or(0.0, |hm| hm[i].max(0.0));
             // The weakest fifth of the map stays clear so the image shows through.
-            let t = (a * (h - 0.2) / 0.8).clamp(0.0, 1.0);
+            let t = (opacity * (h - 0.2) / 0.8).clamp(0.0, 1.0);
             let mix = |c: f32| (g * (1.0 - t) + c * t).round() as u8;
             Color32::from_rgb(mix(255.0), mix(40.0 * h), mix(0.0))
         })
         .collect();
-    Some(ColorImage::new([f.width, f.height], pixels))
+    ColorImage::new([width, height], pixels)
 }
 
 /// Shared pan/zoom/crosshair state of the views.
@@ -248,4 +302,30 @@ pub fn slice_ui(
         col,
     );
     input
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn colour_windows_grey_and_blends_strong_heat_only() {
+        let values = [0.0, 10.0, f32::NAN, 5.0];
+        let heat = [0.0, 0.1, f32::NAN, 1.0];
+        let img = colour(&values, Some(&heat), (0.0, 10.0), 1.0, 2, 2);
+        assert_eq!(img.pixels[0], Color32::from_rgb(0, 0, 0));
+        assert_eq!(
+            img.pixels[1],
+            Color32::from_rgb(255, 255, 255),
+            "weak heat stays clear"
+        );
+        assert_eq!(img.pixels[2], Color32::BLACK, "outside the volume");
+        assert_eq!(
+            img.pixels[3],
+            Color32::from_rgb(255, 40, 0),
+            "full heat at opacity 1"
+        );
+        let plain = colour(&values, None, (0.0, 10.0), 0.0, 2, 2);
+        assert_eq!(plain.pixels[3], Color32::from_rgb(128, 128, 128));
+    }
 }

@@ -107,24 +107,18 @@ impl AppState {
             Event::Done => self.busy = None,
             Event::CohortOpened(info) => {
                 self.cohort = Some(info);
-                for stale in [&mut self.similar, &mut self.text_results] {
-                    *stale = None;
-                }
                 self.primary = None;
                 self.compare = None;
-                self.zero_shot = None;
-                self.matrix = None;
-                self.map.clear();
-                self.explanation = None;
+                self.forget_results();
             }
             Event::RunOpened(info) => {
                 self.curves = Some((info.dir.clone(), info.metrics.clone()));
                 self.run = Some(info);
-                self.similar = None;
-                self.text_results = None;
-                self.matrix = None;
-                self.map.clear();
-                self.explanation = None;
+                self.forget_results();
+            }
+            Event::RunClosed => {
+                self.run = None;
+                self.forget_results();
             }
             Event::StudyLoaded { slot, study } => match slot {
                 Slot::Primary => {
@@ -134,6 +128,14 @@ impl AppState {
                         .is_some_and(|z| z.0 != study.study_id)
                     {
                         self.zero_shot = None;
+                    }
+                    // A new study ends the comparison with the old one's match.
+                    if self
+                        .primary
+                        .as_ref()
+                        .is_none_or(|p| p.study_id != study.study_id)
+                    {
+                        self.compare = None;
                     }
                     self.primary = Some(study);
                 }
@@ -213,6 +215,16 @@ impl AppState {
         }
     }
 
+    /// Drops what the previous run or cohort computed.
+    fn forget_results(&mut self) {
+        self.similar = None;
+        self.text_results = None;
+        self.zero_shot = None;
+        self.matrix = None;
+        self.map.clear();
+        self.explanation = None;
+    }
+
     /// Marks a training run as started (the UI calls this when it sends the command).
     pub fn training_started(&mut self, run: PathBuf) {
         self.training = TrainingState {
@@ -282,6 +294,48 @@ mod tests {
         s.apply(Event::CohortOpened(cohort()));
         assert!(s.similar.is_none() && s.zero_shot.is_none());
         assert_eq!(s.cohort.as_ref().map(|c| c.studies.len()), Some(1));
+    }
+
+    fn loaded(id: &str) -> Arc<LoadedStudy> {
+        let v =
+            crate::io::Volume::new([1, 1, 1], vec![1.0], crate::io::Affine::identity()).unwrap();
+        let frame = crate::io::display::DisplayFrame::new(&[&v], 0).unwrap();
+        Arc::new(LoadedStudy {
+            study_id: id.into(),
+            label: None,
+            report: "r".into(),
+            volumes: [v.clone(), v.clone(), v],
+            auto_windows: [(0.0, 1.0); 3],
+            frame,
+            head_z_mm: (0.0, 1.0),
+        })
+    }
+
+    #[test]
+    fn a_new_study_ends_the_comparison_and_a_closed_run_its_results() {
+        let mut s = AppState::default();
+        s.apply(Event::StudyLoaded {
+            slot: Slot::Primary,
+            study: loaded("a"),
+        });
+        s.apply(Event::StudyLoaded {
+            slot: Slot::Compare,
+            study: loaded("b"),
+        });
+        // The same study again (e.g. reloaded) keeps the match.
+        s.apply(Event::StudyLoaded {
+            slot: Slot::Primary,
+            study: loaded("a"),
+        });
+        assert!(s.compare.is_some());
+        s.apply(Event::StudyLoaded {
+            slot: Slot::Primary,
+            study: loaded("c"),
+        });
+        assert!(s.compare.is_none());
+        s.zero_shot = Some(("c".into(), vec![1.0]));
+        s.apply(Event::RunClosed);
+        assert!(s.zero_shot.is_none() && s.run.is_none());
     }
 
     #[test]

@@ -66,11 +66,22 @@ impl Default for TrainForm {
 }
 
 impl TrainForm {
-    /// The run's settings.
+    /// The run's settings. With a config file only the epochs and the augmentation choice
+    /// of the form apply (the file's preset, batch size, learning rate and positives stay).
     pub fn spec(&self) -> TrainSpec {
+        let file =
+            (!self.config_file.trim().is_empty()).then(|| PathBuf::from(self.config_file.trim()));
+        if file.is_some() {
+            return TrainSpec {
+                config_file: file,
+                epochs: Some(self.epochs),
+                no_augment: self.augmentation == Augmentation::Off,
+                full_augment: self.augmentation == Augmentation::Full,
+                ..TrainSpec::default()
+            };
+        }
         TrainSpec {
-            config_file: (!self.config_file.trim().is_empty())
-                .then(|| PathBuf::from(self.config_file.trim())),
+            config_file: None,
             preset: Some(self.preset),
             epochs: Some(self.epochs),
             batch_size: Some(self.batch_size),
@@ -103,7 +114,7 @@ pub fn training_ui(
             ui.label("Run name");
             ui.text_edit_singleline(&mut f.name);
             ui.end_row();
-            ui.label("Config file (optional)");
+            ui.label("Config file (optional; then only epochs and augmentation apply)");
             ui.text_edit_singleline(&mut f.config_file);
             ui.end_row();
             ui.label("Preset");
@@ -224,7 +235,14 @@ mod tests {
         assert_eq!(s.epochs, Some(3));
         assert!(s.config_file.is_none());
         f.config_file = " a.json ".into();
-        assert_eq!(f.spec().config_file, Some(PathBuf::from("a.json")));
+        let s = f.spec();
+        assert_eq!(s.config_file, Some(PathBuf::from("a.json")));
+        assert_eq!(
+            (s.preset, s.lr, s.batch_size),
+            (None, None, None),
+            "the file's own"
+        );
+        assert_eq!(s.epochs, Some(3));
         assert_eq!(eta_secs(10.0, 0.25), Some(30.0));
         assert_eq!(eta_secs(10.0, 0.0), None);
     }

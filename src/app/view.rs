@@ -74,9 +74,11 @@ impl ViewState {
                     self.camera = Camera::default();
                 }
             }
-            Event::Similar { .. } | Event::TextResults { .. } | Event::CohortOpened(_) => {
+            Event::Similar { .. } => {
                 self.thumbs.clear();
+                self.match_index = 0;
             }
+            Event::TextResults { .. } | Event::CohortOpened(_) => self.thumbs.clear(),
             Event::Matrix(_) => self.matrix_texture = None,
             Event::Exported(path) => self.exported = Some(format!("saved {}", path.display())),
             _ => {}
@@ -99,8 +101,8 @@ impl ViewState {
             .unwrap_or(study.auto_windows[seq])
     }
 
-    /// The similar-cases command for a study; thumbnails at the height of the current slice
-    /// when `study` is the open one, else mid-brain.
+    /// The similar-cases command for a study; thumbnails at the current slice's relative
+    /// height in the head when `study` is the open one, else mid-head.
     pub fn similar_command(
         &self,
         study_id: &str,
@@ -195,13 +197,21 @@ pub fn keyboard(
         step_match(state, view, intents, next);
     }
     if compare {
-        if let Some((_, hits)) = &state.similar
-            && state.compare.is_none()
-            && let Some(h) = hits.get(view.match_index)
-        {
-            intents.push(Intent::Compare(h.study_id.clone()));
+        // With no match loaded yet, C loads the current one (which opens compare mode);
+        // otherwise it switches between the viewer and compare mode.
+        let pending = if state.compare.is_none() {
+            state
+                .similar
+                .as_ref()
+                .and_then(|(_, hits)| hits.get(view.match_index))
+                .map(|h| h.study_id.clone())
+        } else {
+            None
+        };
+        match pending {
+            Some(id) => intents.push(Intent::Compare(id)),
+            None => intents.push(Intent::ToggleCompare),
         }
-        intents.push(Intent::ToggleCompare);
     }
     if help {
         view.show_help = !view.show_help;
@@ -370,7 +380,11 @@ pub fn overlay_for<'a>(
     study_id: &str,
 ) -> Option<(&'a crate::worker::Explanation, f32)> {
     let e = state.explanation.as_deref()?;
-    (view.overlay && e.query == study_id).then_some((e, settings.overlay_opacity))
+    let pair_shown = state
+        .compare
+        .as_ref()
+        .is_some_and(|c| c.study_id == e.other);
+    (view.overlay && pair_shown && e.query == study_id).then_some((e, settings.overlay_opacity))
 }
 
 #[cfg(test)]
@@ -389,6 +403,7 @@ mod tests {
             volumes: [v.clone(), v.clone(), v],
             auto_windows: [(0.0, 100.0), (10.0, 20.0), (0.0, 1.0)],
             frame,
+            head_z_mm: (0.0, 2.0),
         }
     }
 

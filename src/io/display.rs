@@ -55,8 +55,14 @@ impl DisplayFrame {
         }
         let extent = (hi[0] - lo[0]).max(hi[1] - lo[1]).max(1.0);
         let pixel_mm = pixel.max(MIN_PIXEL_MM).max(extent / MAX_PIXELS as f64);
-        let width = ((hi[0] - lo[0]) / pixel_mm).ceil().max(1.0) as usize;
-        let height = ((hi[1] - lo[1]) / pixel_mm).ceil().max(1.0) as usize;
+        // The bounds are voxel centres: half a pixel more on each side puts pixel centres on
+        // the finest volume's voxel centres and keeps its edge voxels whole.
+        for ax in 0..2 {
+            lo[ax] -= pixel_mm / 2.0;
+            hi[ax] += pixel_mm / 2.0;
+        }
+        let width = ((hi[0] - lo[0]) / pixel_mm - 1e-9).ceil().max(1.0) as usize;
+        let height = ((hi[1] - lo[1]) / pixel_mm - 1e-9).ceil().max(1.0) as usize;
         Some(DisplayFrame {
             x_mm: (lo[0], lo[0] + width as f64 * pixel_mm),
             y_mm: (lo[1], lo[1] + height as f64 * pixel_mm),
@@ -220,9 +226,10 @@ mod tests {
         let f = DisplayFrame::new(&[&v], 0).unwrap();
         assert_eq!(f.pixel_mm, 2.0);
         assert_eq!(f.slices_z_mm, vec![-5.0, 0.0, 5.0]);
-        assert_eq!((f.width, f.height), (3, 4)); // centres span 6 x 8 mm
-        assert_eq!(f.x_mm.0, 4.0);
-        assert_eq!(f.y_mm.0, 12.0);
+        // Voxel centres span 6 x 8 mm; whole voxels 8 x 10 mm.
+        assert_eq!((f.width, f.height), (4, 5));
+        assert_eq!(f.x_mm, (3.0, 11.0));
+        assert_eq!(f.y_mm, (11.0, 21.0));
     }
 
     #[test]
@@ -230,16 +237,13 @@ mod tests {
         let v = lps_volume();
         let f = DisplayFrame::new(&[&v], 0).unwrap();
         // Neurological: column 0 at the smallest x = largest i (x = 10 - 2i); row 0 at the
-        // largest y = smallest j. Pixel centres sit between voxel centres (half-pixel
-        // offset), so values are averages of neighbours.
+        // largest y = smallest j. Pixel centres sit on voxel centres.
         let neuro = sample_axial(&v, &f, 0.0, false).unwrap();
         let radio = sample_axial(&v, &f, 0.0, true).unwrap();
-        // World of pixel (0,0): x = 4 + 1 = 5 -> i = 2.5; y = 20 - 1 = 19 -> j = 0.5; k = 1.
-        assert!(
-            (neuro[0] - (2.5 + 5.0 + 100.0)).abs() < 1e-4,
-            "{}",
-            neuro[0]
-        );
+        // World of pixel (0,0): x = 3 + 1 = 4 -> i = 3; y = 21 - 1 = 20 -> j = 0; k = 1.
+        assert_eq!(neuro[0], 3.0 + 100.0);
+        // Pixel (1, 2): x = 6 -> i = 2; y = 16 -> j = 2.
+        assert_eq!(neuro[2 * f.width + 1], 2.0 + 20.0 + 100.0);
         // Radiological mirrors columns.
         for row in 0..f.height {
             for col in 0..f.width {

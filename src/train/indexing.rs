@@ -113,11 +113,24 @@ pub fn load_or_build_index(
     let path = index_path(&session.run_dir, cohort);
     if path.is_file() {
         match EmbeddingIndex::load(&path, Some(&session.fingerprint)) {
-            Ok(index) => return Ok((index, false)),
+            Ok(index) if matches_cohort(&index, cohort)? => return Ok((index, false)),
+            Ok(_) => tracing::warn!("rebuilding the index: the cohort's table has changed"),
             Err(e) => tracing::warn!("rebuilding the index: {e:#}"),
         }
     }
     let index = build_index(session, cohort, cancel, progress)?;
     index.save(&path)?;
     Ok((index, true))
+}
+
+/// Whether an index lists exactly the cohort's studies, labels and splits, in order (a
+/// cohort regenerated or edited in the same folder invalidates it).
+fn matches_cohort(index: &EmbeddingIndex, cohort: &Path) -> Result<bool, TrainError> {
+    let table = read_cohort(cohort)?;
+    Ok(index.entries.len() == table.entries.len()
+        && index
+            .entries
+            .iter()
+            .zip(&table.entries)
+            .all(|(a, b)| a.study_id == b.study_id && a.label == b.label && a.split == b.split))
 }

@@ -19,6 +19,7 @@ use crate::io::cache::{PreprocessCache, default_cache_dir, preprocess_cohort};
 use crate::io::cohort::{Cohort, STUDIES_DIR, read_cohort};
 use crate::io::display::{DisplayFrame, percentile_window};
 use crate::io::fetch::{fetch_model, is_fetched};
+use crate::io::preprocess::{TENSOR_SHAPE, model_grid_for};
 use crate::io::study::{Study, load_study, load_volumes};
 use crate::io::synth::generate_cohort;
 use crate::model::device::{device_name, select_device};
@@ -106,7 +107,11 @@ impl Worker {
                 }
                 Ok(())
             }
-            Command::OpenPath { path, k } => self.open_path(&path, k),
+            Command::OpenPath {
+                path,
+                k,
+                radiological,
+            } => self.open_path(&path, k, radiological),
             Command::ExportPng {
                 folder,
                 name,
@@ -199,6 +204,18 @@ impl Worker {
     }
 
     fn open_run(&mut self, dir: &Path) -> anyhow::Result<()> {
+        // Built into locals and committed together: a failure leaves no half-open run.
+        let result = self.load_run(dir);
+        if result.is_err() {
+            self.session = None;
+            self.classes = None;
+            self.index = None;
+            self.out.emit(Event::RunClosed);
+        }
+        result
+    }
+
+    fn load_run(&mut self, dir: &Path) -> anyhow::Result<()> {
         let device = select_device(&self.device_spec)?;
         let _p = self.out.progress("loading the model", 0);
         let session = Session::open(dir, None, &device)
@@ -209,23 +226,28 @@ impl Worker {
         };
         let classes = session.class_embeddings(&prompts)?;
         let metrics = read_metrics(dir).unwrap_or_default();
-        self.index = None;
-        if let Some(cohort) = &self.cohort {
-            let p = self.out.progress("indexing studies", self.samples.len());
-            let (index, _) =
-                load_or_build_index(&session, &cohort.root, &CancelToken::new(), &mut |d, t| {
-                    p.set(d, t)
-                })?;
-            self.index = Some(index);
-        }
+        let index = match &self.cohort {
+            Some(cohort) => {
+                let p = self.out.progress("indexing studies", self.samples.len());
+                let (index, _) = load_or_build_index(
+                    &session,
+                    &cohort.root,
+                    &CancelToken::new(),
+                    &mut |d, t| p.set(d, t),
+                )?;
+                Some(index)
+            }
+            None => None,
+        };
         let info = RunInfo {
             dir: dir.to_path_buf(),
             device: device_name(&device),
             metrics,
-            indexed: self.index.as_ref().map_or(0, EmbeddingIndex::len),
+            indexed: index.as_ref().map_or(0, EmbeddingIndex::len),
         };
         self.session = Some(session);
         self.classes = Some(classes);
+        self.index = index;
         self.out.emit(Event::RunOpened(info));
         Ok(())
     }
@@ -240,8 +262,11 @@ impl Worker {
             slot,
             study: Arc::new(loaded),
         });
-        if slot == Slot::Primary {
-            queries::zero_shot(self, study_id)?;
+        if slot == Slot::Primary
+            && let Err(e) = queries::zero_shot(self, study_id)
+        {
+            // The study is shown all the same; only its class probabilities are missing.
+            tracing::warn!("no zero-shot probabilities: {e:#}");
         }
         Ok(())
     }
@@ -292,7 +317,7 @@ impl Worker {
         Ok(())
     }
 
-    fn open_path(&mut self, path: &Path, k: usize) -> anyhow::Result<()> {
+    fn open_path(&mut self, path: &Path, k: usize, radiological: bool) -> anyhow::Result<()> {
         if path.join("cohort.csv").is_file() {
             return self.open_cohort(path);
         }
@@ -305,20 +330,26 @@ impl Worker {
                 path.display()
             )
         })?;
+        let same_dir = |a: &Path, b: &Path| match (a.canonicalize(), b.canonicalize()) {
+            (Ok(a), Ok(b)) => a == b,
+            _ => false,
+        };
         if let Some(cohort) = &self.cohort
-            && path.parent() == Some(cohort.root.join(STUDIES_DIR).as_path())
             && self.samples.contains_key(&study.id)
+            && path
+                .parent()
+                .is_some_and(|p| same_dir(p, &cohort.root.join(STUDIES_DIR)))
         {
             let id = study.id.clone();
             self.load_study(Slot::Primary, &id)?;
-            return queries::similar(self, &id, k, 0.5, true);
+            return queries::similar(self, &id, k, 0.5, radiological);
         }
         let loaded = read_for_display(&study, None)?;
         self.out.emit(Event::StudyLoaded {
             slot: Slot::Primary,
             study: Arc::new(loaded),
         });
-        queries::rank_external(self, &study, k)
+        queries::rank_external(self, &study, k, radiological)
     }
 }
 
@@ -356,6 +387,13 @@ fn read_for_display(study: &Study, label: Option<Label>) -> anyhow::Result<Loade
     let frame = DisplayFrame::new(&refs, REFERENCE_SEQUENCE)
         .with_context(|| format!("no display grid for {}", study.dir.display()))?;
     let label = label.or_else(|| study.meta_label().and_then(|l| l.parse().ok()));
+    let grid = model_grid_for(&volumes[REFERENCE_SEQUENCE])
+        .with_context(|| format!("no model grid for {}", study.dir.display()))?;
+    let depth = (TENSOR_SHAPE[1] - 1) as f64;
+    let head_z_mm = (
+        grid.apply([0.0, 0.0, 0.0])[2],
+        grid.apply([0.0, 0.0, depth])[2],
+    );
     Ok(LoadedStudy {
         study_id: study.id.clone(),
         label,
@@ -363,6 +401,7 @@ fn read_for_display(study: &Study, label: Option<Label>) -> anyhow::Result<Loade
         volumes,
         auto_windows,
         frame,
+        head_z_mm,
     })
 }
 

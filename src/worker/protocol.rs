@@ -99,6 +99,8 @@ pub enum Command {
         path: PathBuf,
         /// Similar cases for a study folder.
         k: usize,
+        /// Thumbnails in radiological convention.
+        radiological: bool,
     },
     /// Read a run folder's `metrics.jsonl` (for the curves of a finished run).
     ReadMetrics(PathBuf),
@@ -167,6 +169,27 @@ pub struct LoadedStudy {
     pub auto_windows: [(f32, f32); 3],
     /// The common display grid and slice positions (T2* slices).
     pub frame: DisplayFrame,
+    /// World z of the model grid's lowest and highest slice (the head's extent): heights
+    /// are compared across patients as fractions of it.
+    pub head_z_mm: (f64, f64),
+}
+
+impl LoadedStudy {
+    /// Position of world height `z_mm` within the head, 0 (lowest) to 1 (highest).
+    pub fn head_fraction(&self, z_mm: f64) -> f32 {
+        let (lo, hi) = self.head_z_mm;
+        if hi > lo {
+            ((z_mm - lo) / (hi - lo)).clamp(0.0, 1.0) as f32
+        } else {
+            0.5
+        }
+    }
+
+    /// World height at fraction `f` of the head.
+    pub fn head_z(&self, f: f32) -> f64 {
+        let (lo, hi) = self.head_z_mm;
+        lo + f64::from(f) * (hi - lo)
+    }
 }
 
 /// A small grey image (row-major, values already 0-1).
@@ -252,6 +275,8 @@ pub enum Event {
     CohortOpened(CohortInfo),
     /// A run was opened (and the cohort indexed with it).
     RunOpened(RunInfo),
+    /// The open run could not be (re)opened and was closed.
+    RunClosed,
     /// A study was read.
     StudyLoaded {
         /// Its view.

@@ -86,7 +86,12 @@ pub(super) fn text_query(w: &Worker, text: &str, k: usize) -> anyhow::Result<()>
 
 /// Ranks the open cohort against a study folder outside it (preprocessed and embedded now),
 /// with zero-shot probabilities; nothing without a run.
-pub(super) fn rank_external(w: &Worker, study: &Study, k: usize) -> anyhow::Result<()> {
+pub(super) fn rank_external(
+    w: &Worker,
+    study: &Study,
+    k: usize,
+    radiological: bool,
+) -> anyhow::Result<()> {
     let (Ok((session, index)), Some(classes)) = (open(w), w.classes.as_ref()) else {
         return Ok(());
     };
@@ -96,7 +101,7 @@ pub(super) fn rank_external(w: &Worker, study: &Study, k: usize) -> anyhow::Resu
     let hits = index.query_image(&e, k, None);
     w.out.emit(Event::Similar {
         study_id: study.id.clone(),
-        hits: ranked(w, index, &hits, Some((0.5, true))),
+        hits: ranked(w, index, &hits, Some((0.5, radiological))),
     });
     let probs = session.zero_shot(std::slice::from_ref(&e), classes)?;
     w.out.emit(Event::ZeroShot {
