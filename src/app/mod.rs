@@ -7,6 +7,7 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::mpsc::{Receiver, sync_channel};
+use std::time::Instant;
 
 use eframe::egui;
 
@@ -51,6 +52,12 @@ pub struct Startup {
     pub explain: bool,
     /// The tab to show first (the matrix and the map are computed for it).
     pub tab: Option<Tab>,
+    /// A free-text query to run.
+    pub query: Option<String>,
+    /// Start a training run of this name with the form's defaults.
+    pub train: Option<String>,
+    /// Report the UI's frame times on stderr every few seconds.
+    pub frame_stats: bool,
 }
 
 /// A user's intent, emitted by panels and carried out after the frame.
@@ -109,6 +116,43 @@ pub struct BrainclipApp {
     training_cancel: Option<CancelToken>,
     dialog: Option<(FolderKind, Receiver<Option<PathBuf>>)>,
     screenshot: Option<(String, Receiver<Arc<egui::ColorImage>>)>,
+    frame_stats: Option<FrameStats>,
+}
+
+/// Time spent drawing each frame (UI work only, not the GPU), reported on stderr.
+#[derive(Default)]
+struct FrameStats {
+    millis: Vec<f64>,
+    last_report: Option<Instant>,
+}
+
+/// Seconds between two frame-time reports.
+const FRAME_REPORT_SECS: u64 = 10;
+
+impl FrameStats {
+    fn record(&mut self, millis: f64, training: bool) {
+        self.millis.push(millis);
+        let now = Instant::now();
+        let due = self
+            .last_report
+            .is_none_or(|t| now.duration_since(t).as_secs() >= FRAME_REPORT_SECS);
+        if due && self.millis.len() > 1 {
+            let mut m = std::mem::take(&mut self.millis);
+            m.sort_by(f64::total_cmp);
+            let at = |q: f64| m[((m.len() - 1) as f64 * q).round() as usize];
+            eprintln!(
+                "ui frames: {} (training: {training}), median {:.2} ms, p99 {:.2} ms, worst {:.2} ms, over 16 ms: {}",
+                m.len(),
+                at(0.5),
+                at(0.99),
+                at(1.0),
+                m.iter().filter(|x| **x > 16.0).count()
+            );
+            self.last_report = Some(now);
+        } else if self.last_report.is_none() {
+            self.last_report = Some(now);
+        }
+    }
 }
 
 impl BrainclipApp {
@@ -125,6 +169,7 @@ impl BrainclipApp {
             training_cancel: None,
             dialog: None,
             screenshot: None,
+            frame_stats: None,
         }
     }
 
@@ -205,6 +250,23 @@ impl BrainclipApp {
                 }
             }
         }
+        if let Some(text) = startup.query {
+            self.view.query_text.clone_from(&text);
+            self.send(Command::TextQuery {
+                text,
+                k: self.settings.k,
+            });
+        }
+        if let Some(name) = startup.train {
+            self.view.train_form.name.clone_from(&name);
+            self.intents.push(Intent::StartTraining {
+                out: self.settings.runs_root.join(name),
+                resume: false,
+            });
+        }
+        if startup.frame_stats {
+            self.frame_stats = Some(FrameStats::default());
+        }
         if let Some(tab) = startup.tab {
             self.settings.tab = tab;
             match tab {
@@ -220,6 +282,17 @@ impl BrainclipApp {
 
     /// Draws every panel, then carries out what the user asked for.
     pub fn frame_ui(&mut self, ui: &mut egui::Ui) {
+        let start = Instant::now();
+        self.draw(ui);
+        if let Some(stats) = &mut self.frame_stats {
+            stats.record(
+                start.elapsed().as_secs_f64() * 1e3,
+                self.state.training.running,
+            );
+        }
+    }
+
+    fn draw(&mut self, ui: &mut egui::Ui) {
         view::keyboard(ui.ctx(), &self.state, &mut self.view, &mut self.intents);
         side::top_bar_ui(
             ui,
@@ -345,6 +418,7 @@ impl BrainclipApp {
                     radiological: self.settings.radiological,
                 }),
                 Intent::StartTraining { out, resume } => {
+                    self.view.train_form.started_secs = Some(ctx.input(|i| i.time));
                     let cancel = CancelToken::new();
                     let command = Command::Train {
                         out: out.clone(),

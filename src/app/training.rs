@@ -44,7 +44,7 @@ pub struct TrainForm {
     pub positives: Positives,
     /// Augmentation.
     pub augmentation: Augmentation,
-    /// Wall-clock seconds when the run started (from egui's clock), for the ETA.
+    /// When the run started (egui's clock, set by the app as it sends the run), for the ETA.
     pub started_secs: Option<f64>,
 }
 

@@ -28,6 +28,15 @@ pub struct Args {
     /// With --compare: compute the "why similar" overlay at start.
     #[arg(long, requires = "compare")]
     pub explain: bool,
+    /// Rank the cohort for this free text at start.
+    #[arg(long)]
+    pub query: Option<String>,
+    /// Start a training run of this name (under models/runs, the form's defaults) at start.
+    #[arg(long)]
+    pub train: Option<String>,
+    /// Print the UI's frame times (median, p99, worst) on stderr every 10 s.
+    #[arg(long)]
+    pub frame_stats: bool,
     /// Tab to show first: viewer, compare, matrix (computed for the test split), map
     /// (computed) or training.
     #[arg(long)]
@@ -47,6 +56,9 @@ impl Default for Args {
             compare: None,
             explain: false,
             tab: None,
+            query: None,
+            train: None,
+            frame_stats: false,
             device: "auto".into(),
         }
     }
@@ -75,6 +87,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         compare: args.compare,
         explain: args.explain,
         tab,
+        query: args.query,
+        train: args.train,
+        frame_stats: args.frame_stats,
         ..Startup::default()
     };
     let startup = match args.cohort {
