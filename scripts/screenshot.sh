@@ -25,9 +25,11 @@ display=:${DISPLAY_NUM:-97}
 Xvfb "$display" -screen 0 1500x900x24 >/dev/null 2>&1 &
 xvfb=$!
 app=
-trap 'kill $app $xvfb 2>/dev/null || true' EXIT
+trap 'kill $app $xvfb 2>/dev/null || true; rm -rf "${settings:-}"' EXIT
 sleep 2
-DISPLAY=$display WGPU_BACKEND=${WGPU_BACKEND:-vulkan} \
+# A fresh settings folder: what an earlier launch persisted (tab, convention) stays out.
+settings=$(mktemp -d)
+DISPLAY=$display WGPU_BACKEND=${WGPU_BACKEND:-vulkan} XDG_DATA_HOME=$settings \
     target/release/brainclip view ${study:+--study "$study"} "$@" &
 app=$!
 sleep "${WAIT_S:-120}"
