@@ -4,12 +4,14 @@
 //! Throughput is reported in "elements" = floating-point operations (2·M·N·K per GEMM: one for
 //! the forward, one per gradient), so criterion's `Gelem/s` reads as GFLOP/s.
 //!
-//! Run: `cargo bench --bench conv3d` (a few minutes on 2 cores).
+//! Run: `cargo bench --bench conv3d` (a few minutes on 2 cores). Built with `--features cuda`
+//! and run where a CUDA device opens, it also times every layer on the GPU: `conv3d` (there the
+//! tensor-op vol2col + cuBLAS formulation) and the conv2d-per-tap reference.
 
 use std::hint::black_box;
 use std::time::Duration;
 
-use brainclip::model::conv3d::{conv3d, conv3d_reference};
+use brainclip::model::conv3d::{conv3d, conv3d_reference, conv3d_unfold};
 use candle_core::{Device, Result, Tensor, Var};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 
@@ -74,19 +76,20 @@ impl Layer {
         (2 * self.c_out * b * d * h * w * c_in * 27) as u64
     }
 
-    /// Input and weight as variables, values in [-1, 1) from a fixed pattern (no RNG needed).
-    fn vars(&self) -> Result<(Var, Var)> {
+    /// Input and weight as variables on `dev`, values in [-1, 1) from a fixed pattern (no RNG
+    /// needed).
+    fn vars(&self, dev: &Device) -> Result<(Var, Var)> {
         let pattern = |n: usize| -> Vec<f32> {
             (0..n)
                 .map(|i| ((i * 7919) % 2003) as f32 / 1001.5 - 1.0)
                 .collect()
         };
         let n_x: usize = self.x.iter().product();
-        let x = Tensor::from_vec(pattern(n_x), self.x.as_slice(), &Device::Cpu)?;
+        let x = Tensor::from_vec(pattern(n_x), self.x.as_slice(), dev)?;
         let w = Tensor::from_vec(
             pattern(self.c_out * self.x[1] * 27),
             (self.c_out, self.x[1], 3, 3, 3),
-            &Device::Cpu,
+            dev,
         )?;
         Ok((Var::from_tensor(&x)?, Var::from_tensor(&(w * 0.05)?)?))
     }
@@ -94,22 +97,32 @@ impl Layer {
 
 type ConvFn = fn(&Tensor, &Tensor, usize, usize) -> Result<Tensor>;
 
+/// The forward, waiting for an asynchronous device.
 fn forward(x: &Tensor, w: &Tensor, conv: ConvFn) -> Result<Tensor> {
-    conv(x, w, 1, 1)
+    let y = conv(x, w, 1, 1)?;
+    y.device().synchronize()?;
+    Ok(y)
 }
 
-/// Forward and backward with dY = 1, returning the two gradients.
+/// Forward and backward with dY = 1, returning the two gradients (device synchronised).
 fn forward_backward(x: &Var, w: &Var, conv: ConvFn) -> Result<(Tensor, Tensor)> {
     let y = conv(x.as_tensor(), w.as_tensor(), 1, 1)?; // [b, c_out, d, h, w]
     let grads = y.backward()?;
     let missing = || candle_core::Error::Msg("missing gradient".into());
     let gx = grads.get(x.as_tensor()).ok_or_else(missing)?.clone();
     let gw = grads.get(w.as_tensor()).ok_or_else(missing)?.clone();
+    gx.device().synchronize()?;
     Ok((gx, gw))
 }
 
-fn bench_layer(c: &mut Criterion, group_name: &str, layer: &Layer, conv: ConvFn) -> Result<()> {
-    let (x, w) = layer.vars()?;
+fn bench_layer(
+    c: &mut Criterion,
+    group_name: &str,
+    layer: &Layer,
+    conv: ConvFn,
+    dev: &Device,
+) -> Result<()> {
+    let (x, w) = layer.vars(dev)?;
     let (xt, wt) = (x.as_tensor().detach(), w.as_tensor().detach());
     let mut group = c.benchmark_group(group_name);
     group
@@ -131,17 +144,42 @@ fn bench_layer(c: &mut Criterion, group_name: &str, layer: &Layer, conv: ConvFn)
 
 fn conv3d_layers(c: &mut Criterion) {
     for layer in &LAYERS {
-        if let Err(e) = bench_layer(c, "conv3d", layer, conv3d) {
+        if let Err(e) = bench_layer(c, "conv3d", layer, conv3d, &Device::Cpu) {
             eprintln!("conv3d {}: {e:#}", layer.name);
         }
     }
 }
 
 fn reference_layer(c: &mut Criterion) {
-    if let Err(e) = bench_layer(c, "conv3d_reference", &LAYERS[3], conv3d_reference) {
+    if let Err(e) = bench_layer(
+        c,
+        "conv3d_reference",
+        &LAYERS[3],
+        conv3d_reference,
+        &Device::Cpu,
+    ) {
         eprintln!("conv3d_reference: {e:#}");
     }
 }
 
-criterion_group!(benches, conv3d_layers, reference_layer);
+/// Every layer on CUDA device 0 in both GPU formulations; skipped without a device.
+fn cuda_layers(c: &mut Criterion) {
+    let Ok(dev) = Device::new_cuda(0) else {
+        eprintln!("conv3d_cuda: skipped, no CUDA device (build with --features cuda)");
+        return;
+    };
+    let formulations: [(&str, ConvFn); 2] = [
+        ("conv3d_reference_cuda", conv3d_reference),
+        ("conv3d_unfold_cuda", conv3d_unfold),
+    ];
+    for layer in &LAYERS {
+        for (group, conv) in formulations {
+            if let Err(e) = bench_layer(c, group, layer, conv, &dev) {
+                eprintln!("{group} {}: {e:#}", layer.name);
+            }
+        }
+    }
+}
+
+criterion_group!(benches, conv3d_layers, reference_layer, cuda_layers);
 criterion_main!(benches);

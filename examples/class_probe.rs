@@ -75,7 +75,7 @@ fn main() {
         ..ImageTowerConfig::default()
     };
     let tower = build_tower(&cfg, vb.pp("image")).unwrap();
-    let norm = VoxelNorm::new(TENSOR_SHAPE, vb.pp(VoxelNorm::PREFIX)).unwrap();
+    let norm = VoxelNorm::new(TENSOR_SHAPE, false, vb.pp(VoxelNorm::PREFIX)).unwrap();
     if voxel_norm {
         let mut stats = VoxelStats::new(train_x[0].len(), TENSOR_SHAPE[3]);
         for x in &train_x {

@@ -7,6 +7,8 @@
 mod app;
 mod architecture;
 mod cli;
+#[cfg(feature = "cuda")]
+mod cuda;
 mod nifti_errors;
 mod preprocess;
 mod synth;

@@ -162,6 +162,10 @@ pub struct ClipConfig {
     /// studies (background, the grid's edge) are divided by at least this.
     #[serde(default = "default_voxel_std_floor")]
     pub voxel_std_floor: f64,
+    /// Zero the standardised input outside the intracranial mask derived from the voxel
+    /// statistics (`model::head_mask`; needs `voxel_norm`). Absent in older run folders: off.
+    #[serde(default)]
+    pub voxel_mask: bool,
 }
 
 /// Default of [`ClipConfig::voxel_std_floor`].
@@ -189,6 +193,7 @@ impl Default for ClipConfig {
             standardize: true,
             voxel_norm: true,
             voxel_std_floor: default_voxel_std_floor(),
+            voxel_mask: true,
         }
     }
 }
@@ -212,6 +217,7 @@ impl ClipConfig {
                 standardize: false,
                 voxel_norm: false,
                 voxel_std_floor: default_voxel_std_floor(),
+                voxel_mask: false,
             },
         }
     }
@@ -229,6 +235,9 @@ impl ClipConfig {
         }
         if !(self.max_logit_scale.is_finite() && self.max_logit_scale >= 1.0) {
             return Err("max_logit_scale must be a finite number >= 1".into());
+        }
+        if self.voxel_mask && !self.voxel_norm {
+            return Err("voxel_mask needs voxel_norm (the mask comes from its statistics)".into());
         }
         if !(self.voxel_std_floor.is_finite() && self.voxel_std_floor > 0.0) {
             return Err("voxel_std_floor must be a finite number > 0".into());
@@ -489,6 +498,12 @@ mod tests {
         let partial: ClipConfig = serde_json::from_str(r#"{"text_head": "mlp"}"#).unwrap();
         assert!(partial.standardize && partial.voxel_norm);
         assert_eq!(partial.voxel_std_floor, DEFAULT_VOXEL_STD_FLOOR);
+        // The voxel mask is the exception: new runs have it, older run folders (no field, no
+        // `input_norm.mask` in their weights) load without it.
+        assert!(new.voxel_mask && !partial.voxel_mask);
+        let orphan: ClipConfig =
+            serde_json::from_str(r#"{"voxel_norm": false, "voxel_mask": true}"#).unwrap();
+        assert!(orphan.validate().is_err());
         let floor: ClipConfig = serde_json::from_str(r#"{"voxel_std_floor": 1.0}"#).unwrap();
         assert_eq!(floor.voxel_std_floor, 1.0);
         let zero: ClipConfig = serde_json::from_str(r#"{"voxel_std_floor": 0.0}"#).unwrap();
@@ -497,7 +512,7 @@ mod tests {
             serde_json::from_str(r#"{"standardize": false, "voxel_norm": false}"#).unwrap();
         assert!(!off.standardize && !off.voxel_norm);
         let paper = TrainConfig::preset(TowerPreset::Paper);
-        assert!(!paper.model.standardize && !paper.model.voxel_norm);
+        assert!(!paper.model.standardize && !paper.model.voxel_norm && !paper.model.voxel_mask);
         assert_eq!((paper.label_weight, paper.class_loss_weight), (0.0, 0.0));
         // The default augmentation is flips only; the full set stays available.
         let aug = TrainConfig::default().augment;

@@ -75,7 +75,11 @@ impl ClipModel {
         }
         let input_norm = if cfg.voxel_norm {
             let shape = crate::io::preprocess::TENSOR_SHAPE;
-            Some(VoxelNorm::new(shape, vb.pp(VoxelNorm::PREFIX))?)
+            Some(VoxelNorm::new(
+                shape,
+                cfg.voxel_mask,
+                vb.pp(VoxelNorm::PREFIX),
+            )?)
         } else {
             None
         };
@@ -245,6 +249,7 @@ mod tests {
             text_hidden: 10,
             // The voxel statistics have the full model-input shape; these inputs are tiny.
             voxel_norm: false,
+            voxel_mask: false,
             ..ClipConfig::default()
         }
     }

@@ -5,6 +5,7 @@ pub mod checkpoint;
 pub mod clip;
 pub mod conv3d;
 pub mod device;
+pub mod head_mask;
 pub mod init;
 pub mod loss;
 pub mod pool;

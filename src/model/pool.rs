@@ -4,7 +4,7 @@
 //! the maximum. After a ReLU, whole pooling windows are often exactly 0, so each zero would get
 //! the full gradient (and candle's ReLU passes gradient at 0). PyTorch sends the gradient only
 //! to the first maximum of each window; so does this op. On GPUs, where the custom op has no
-//! kernel yet, the reshape-and-max formulation is used instead (correct for unique maxima).
+//! kernel, [`max_pool3d_gather`] does the same with tensor ops (argmax, then gather).
 
 use candle_core::backend::BackendStorage;
 use candle_core::{CpuStorage, CustomOp1, CustomOp3, Layout, Result, Shape, Tensor, bail};
@@ -15,7 +15,7 @@ pub type PoolKernel = (usize, usize, usize);
 
 /// 3-D max pooling, stride = kernel, no padding; odd sizes are floored like PyTorch's default
 /// (the trailing voxels that do not fill a window are cropped first). The custom op runs on
-/// CPU f32/f64 tensors; other devices and dtypes use [`max_pool3d_reshape`].
+/// CPU f32/f64 tensors; other devices and dtypes use [`max_pool3d_gather`].
 ///
 /// # Shapes
 /// - `x`: `[b, c, d, h, w]`
@@ -26,22 +26,27 @@ pub fn max_pool3d(x: &Tensor, kernel: PoolKernel) -> Result<Tensor> {
     if x.device().is_cpu() && fast_dtype {
         x.apply_op1(MaxPool3d { kernel, out })
     } else {
-        max_pool3d_reshape(&x, kernel)
+        max_pool3d_gather(&x, kernel)
     }
 }
 
-/// The reshape-and-max formulation: `[b, c, d/kd, kd, h/kh, kh, w/kw, kw]`, max over the
-/// window axes. Works on every device; its backward sends the gradient to *all* tied maxima.
+/// The tensor-op formulation for every device: each window's voxels gathered on a last axis,
+/// the argmax taken, and the value read back with `gather`, whose backward (`scatter_add`)
+/// sends the gradient to that one voxel — the first maximum of a tied window on the CPU, as
+/// in PyTorch (which of the tied ones on a GPU is up to candle's argmax kernel).
 ///
 /// # Shapes
 /// As [`max_pool3d`].
-pub fn max_pool3d_reshape(x: &Tensor, kernel: PoolKernel) -> Result<Tensor> {
+pub fn max_pool3d_gather(x: &Tensor, kernel: PoolKernel) -> Result<Tensor> {
     let (x, [b, c, d, h, w]) = crop_to_windows(x, kernel)?;
     let (kd, kh, kw) = kernel;
-    x.reshape(vec![b, c, d, kd, h, kh, w, kw])? // [b, c, d', kd, h', kh, w', kw]
-        .max(7)?
-        .max(5)?
-        .max(3) // [b, c, d', h', w']
+    let windows = x
+        .reshape(vec![b, c, d, kd, h, kh, w, kw])? // [b, c, d', kd, h', kh, w', kw]
+        .permute(vec![0, 1, 2, 4, 6, 3, 5, 7])? // [b, c, d', h', w', kd, kh, kw]
+        .contiguous()?
+        .reshape((b, c, d, h, w, kd * kh * kw))?;
+    let arg = windows.argmax_keepdim(5)?;
+    windows.gather(&arg, 5)?.squeeze(5)
 }
 
 /// Checks rank and kernel, crops `x` to whole windows and returns it (contiguous) with the
@@ -291,10 +296,10 @@ mod tests {
         (vals, idx)
     }
 
-    fn check_against_naive(shape: [usize; 5], k: PoolKernel, reshape: bool) {
+    fn check_against_naive(shape: [usize; 5], k: PoolKernel, gather: bool) {
         let x = Var::from_tensor(&distinct(shape, 7)).unwrap();
-        let y = if reshape {
-            max_pool3d_reshape(&x, k).unwrap()
+        let y = if gather {
+            max_pool3d_gather(&x, k).unwrap()
         } else {
             max_pool3d(&x, k).unwrap()
         };
@@ -321,7 +326,7 @@ mod tests {
         for (o, &i) in idx.iter().enumerate() {
             want[i] = g[o];
         }
-        assert_eq!(gx, want, "shape {shape:?} kernel {k:?} reshape {reshape}");
+        assert_eq!(gx, want, "shape {shape:?} kernel {k:?} gather {gather}");
     }
 
     #[test]
@@ -337,8 +342,7 @@ mod tests {
     }
 
     #[test]
-    fn reshape_formulation_routes_unique_maxima_like_naive() {
-        // candle's `max` backward sends the gradient to the argmax when it is unique.
+    fn gather_formulation_matches_naive_forward_and_backward() {
         for (shape, k) in [([2, 3, 4, 6, 8], (2, 2, 2)), ([1, 2, 5, 7, 9], (1, 2, 2))] {
             check_against_naive(shape, k, true);
         }
@@ -366,13 +370,15 @@ mod tests {
     fn ties_send_the_gradient_to_the_first_maximum_only() {
         // An all-zero window (common after ReLU): PyTorch picks the first element.
         let x = Var::zeros((1, 1, 2, 2, 2), candle_core::DType::F32, &Device::Cpu).unwrap();
-        let y = max_pool3d(&x, (2, 2, 2)).unwrap();
-        let gx = y.sum_all().unwrap().backward().unwrap();
-        let gx = gx.get(&x).unwrap().flatten_all().unwrap();
-        assert_eq!(
-            gx.to_vec1::<f32>().unwrap(),
-            [1., 0., 0., 0., 0., 0., 0., 0.]
-        );
+        for pool in [max_pool3d, max_pool3d_gather] {
+            let y = pool(&x, (2, 2, 2)).unwrap();
+            let gx = y.sum_all().unwrap().backward().unwrap();
+            let gx = gx.get(&x).unwrap().flatten_all().unwrap();
+            assert_eq!(
+                gx.to_vec1::<f32>().unwrap(),
+                [1., 0., 0., 0., 0., 0., 0., 0.]
+            );
+        }
     }
 
     #[test]
@@ -401,7 +407,7 @@ mod tests {
         let x = Var::from_vec(v, (2, 4, 4, 3, 4), &Device::Cpu).unwrap();
         let xt = x.transpose(1, 3).unwrap(); // [2, 3, 4, 4, 4], strided
         let a = max_pool3d(&xt, (2, 2, 2)).unwrap();
-        let b = max_pool3d_reshape(&xt, (2, 2, 2)).unwrap();
+        let b = max_pool3d_gather(&xt, (2, 2, 2)).unwrap();
         let diff = (&a - &b).unwrap().abs().unwrap().sum_all().unwrap();
         assert_eq!(diff.to_scalar::<f32>().unwrap(), 0.0);
         // A transposed upstream gradient.

@@ -119,25 +119,33 @@ const VOXEL_CLIP: f64 = 8.0;
 pub const VOXEL_STD_FLOOR: f64 = crate::config::DEFAULT_VOXEL_STD_FLOOR;
 
 /// Per-voxel standardisation of the `[3, 16, 112, 112]` model input. Variables (not trained):
-/// `mean`, `std`, each of the input's shape.
+/// `mean`, `std`, each of the input's shape, and with `masked` the intracranial `mask`
+/// ([`super::head_mask`]) derived from them, which zeroes standardised voxels outside the head.
 #[derive(Debug, Clone)]
 pub struct VoxelNorm {
     mean: Tensor,
     std: Tensor,
+    mask: Option<Tensor>,
 }
 
 impl VoxelNorm {
     /// The variable prefix the model stores the statistics under.
     pub const PREFIX: &str = "input_norm";
-    /// Names of the two statistics under the prefix.
-    pub const BUFFERS: [&str; 2] = ["mean", "std"];
+    /// Names of the statistics under the prefix.
+    pub const BUFFERS: [&str; 3] = ["mean", "std", "mask"];
 
-    /// Statistics of `shape` (`[c, d, h, w]`) under `vb`; mean 0 and std 1 (the identity) when
-    /// new, until [`Self::set`] fills them from a cohort.
-    pub fn new(shape: [usize; 4], vb: VarBuilder) -> Result<Self> {
+    /// Statistics of `shape` (`[c, d, h, w]`) under `vb`; mean 0, std 1 and mask 1 (the
+    /// identity) when new, until [`Self::set`] fills them from a cohort.
+    pub fn new(shape: [usize; 4], masked: bool, vb: VarBuilder) -> Result<Self> {
+        let mask = if masked {
+            Some(vb.get_with_hints(shape.as_slice(), "mask", Init::Const(1.0))?)
+        } else {
+            None
+        };
         Ok(Self {
             mean: vb.get_with_hints(shape.as_slice(), "mean", Init::Const(0.0))?,
             std: vb.get_with_hints(shape.as_slice(), "std", Init::Const(1.0))?,
+            mask,
         })
     }
 
@@ -152,14 +160,23 @@ impl VoxelNorm {
             );
         }
         let dev = self.mean.device();
-        for (dst, src) in [(&self.mean, mean), (&self.std, std)] {
+        let mask = match (&self.mask, <[usize; 4]>::try_from(shape.dims())) {
+            (Some(m), Ok(dims)) => Some((m, super::head_mask::intracranial_mask(mean, std, dims))),
+            (Some(_), Err(_)) => bail!("the voxel mask needs a [c, d, h, w] input, got {shape:?}"),
+            (None, _) => None,
+        };
+        let mut pairs = vec![(&self.mean, mean), (&self.std, std)];
+        if let Some((m, values)) = &mask {
+            pairs.push((*m, values.as_slice()));
+        }
+        for (dst, src) in pairs {
             let t = Tensor::from_slice(src, shape.clone(), dev)?.to_dtype(dst.dtype())?;
             dst.slice_set(&t, 0, 0)?;
         }
         Ok(())
     }
 
-    /// `clamp((x - mean) / std, ±8)`.
+    /// `clamp((x - mean) / std, ±8)`, times the mask when there is one.
     ///
     /// # Shapes
     /// `[b, c, d, h, w]` -> same
@@ -168,9 +185,14 @@ impl VoxelNorm {
         // backward compute the gradient of the whole tower's input (a third of an epoch).
         let mean = self.mean.detach().to_dtype(x.dtype())?.unsqueeze(0)?;
         let std = self.std.detach().to_dtype(x.dtype())?.unsqueeze(0)?;
-        x.broadcast_sub(&mean)?
+        let z = x
+            .broadcast_sub(&mean)?
             .broadcast_div(&std)?
-            .clamp(-VOXEL_CLIP, VOXEL_CLIP)
+            .clamp(-VOXEL_CLIP, VOXEL_CLIP)?;
+        match &self.mask {
+            Some(m) => z.broadcast_mul(&m.detach().to_dtype(x.dtype())?.unsqueeze(0)?),
+            None => Ok(z),
+        }
     }
 }
 
@@ -348,7 +370,7 @@ mod tests {
         let dev = Device::Cpu;
         let vm = VarMap::new();
         let vb = VarBuilder::from_varmap(&vm, DType::F32, &dev);
-        let n = VoxelNorm::new([1, 1, 1, 3], vb.pp(VoxelNorm::PREFIX)).unwrap();
+        let n = VoxelNorm::new([1, 1, 1, 3], false, vb.pp(VoxelNorm::PREFIX)).unwrap();
         let x = Tensor::new(&[1.0f32, 2.0, 100.0], &dev)
             .unwrap()
             .reshape((1, 1, 1, 1, 3))
@@ -366,6 +388,41 @@ mod tests {
                 .clone(),
         );
         assert_eq!(saved, [1.0, 0.5, 10.0]);
+    }
+
+    #[test]
+    fn masked_voxel_norm_zeroes_voxels_outside_the_head_and_saves_the_mask() {
+        let dev = Device::Cpu;
+        let vm = VarMap::new();
+        let vb = VarBuilder::from_varmap(&vm, DType::F32, &dev);
+        let (h, w) = (9, 9);
+        let n = VoxelNorm::new([3, 1, h, w], true, vb.pp(VoxelNorm::PREFIX)).unwrap();
+        // Air everywhere (mean -2.6) but a stable 3x3 block in the middle.
+        let mut mean = vec![-2.6f32; 3 * h * w];
+        let std = vec![0.2f32; 3 * h * w];
+        for c in 0..3 {
+            for y in 3..6 {
+                for x in 3..6 {
+                    mean[c * h * w + y * w + x] = 0.0;
+                }
+            }
+        }
+        n.set(&mean, &std).unwrap();
+        let x = Tensor::ones((1, 3, 1, h, w), DType::F32, &dev).unwrap();
+        let y = n.forward(&x).unwrap().flatten_all().unwrap();
+        let y = y.to_vec1::<f32>().unwrap();
+        assert_eq!(y[4 * w + 4], 5.0, "centre: (1 - 0) / 0.2");
+        assert_eq!(y[4 * w + 1], 8.0, "dilated by two voxels: kept (clipped z)");
+        assert_eq!(y[0], 0.0, "corner: outside the mask");
+        let saved = vm.data().lock().unwrap()["input_norm.mask"]
+            .as_tensor()
+            .flatten_all()
+            .unwrap()
+            .to_vec1::<f32>()
+            .unwrap();
+        assert_eq!(saved[0], 0.0);
+        assert_eq!(saved[4 * w + 4], 1.0);
+        assert!(is_statistic("input_norm.mask"));
     }
 
     #[test]
