@@ -5,13 +5,13 @@
 //! the forward, one per gradient), so criterion's `Gelem/s` reads as GFLOP/s.
 //!
 //! Run: `cargo bench --bench conv3d` (a few minutes on 2 cores). Built with `--features cuda`
-//! and run where a CUDA device opens, it also times every layer on the GPU: `conv3d` (there the
-//! tensor-op vol2col + cuBLAS formulation) and the conv2d-per-tap reference.
+//! and run where a CUDA device opens, it also times every layer on the GPU, where `conv3d` is
+//! the conv2d-per-tap reference.
 
 use std::hint::black_box;
 use std::time::Duration;
 
-use brainclip::model::conv3d::{conv3d, conv3d_reference, conv3d_unfold};
+use brainclip::model::conv3d::{conv3d, conv3d_reference};
 use candle_core::{Device, Result, Tensor, Var};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 
@@ -162,21 +162,16 @@ fn reference_layer(c: &mut Criterion) {
     }
 }
 
-/// Every layer on CUDA device 0 in both GPU formulations; skipped without a device.
+/// Every layer on CUDA device 0 (where `conv3d` is the conv2d-per-tap reference); skipped
+/// without a device.
 fn cuda_layers(c: &mut Criterion) {
     let Ok(dev) = Device::new_cuda(0) else {
-        eprintln!("conv3d_cuda: skipped, no CUDA device (build with --features cuda)");
+        eprintln!("conv3d_reference_cuda: skipped, no CUDA device (build with --features cuda)");
         return;
     };
-    let formulations: [(&str, ConvFn); 2] = [
-        ("conv3d_reference_cuda", conv3d_reference),
-        ("conv3d_unfold_cuda", conv3d_unfold),
-    ];
     for layer in &LAYERS {
-        for (group, conv) in formulations {
-            if let Err(e) = bench_layer(c, group, layer, conv, &dev) {
-                eprintln!("{group} {}: {e:#}", layer.name);
-            }
+        if let Err(e) = bench_layer(c, "conv3d_reference_cuda", layer, conv3d_reference, &dev) {
+            eprintln!("conv3d_reference_cuda {}: {e:#}", layer.name);
         }
     }
 }

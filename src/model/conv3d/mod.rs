@@ -25,14 +25,12 @@ mod ops;
 mod reference;
 #[cfg(test)]
 mod tests;
-mod unfold;
 mod vol2col;
 
 use candle_core::{DType, Module, Result, Tensor};
 use candle_nn::VarBuilder;
 
 pub use reference::conv3d_reference;
-pub use unfold::conv3d_unfold;
 
 /// 3-D convolution with a cubic kernel: the fast CPU custom op (forward and backward), or
 /// [`conv3d_reference`] on other devices and dtypes.
