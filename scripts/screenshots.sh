@@ -9,7 +9,7 @@ out=assets/screenshots
 mkdir -p "$out"
 shot() { WAIT_S=$1 scripts/screenshot.sh "$out/$2" "${@:3}"; }
 shot "${FIRST_WAIT_S:-150}" viewer.png demo-0059 --slice 18
-shot 60 compare_why_similar.png demo-0059 --slice 18 --compare demo-0369 --explain
+shot 60 compare_why_similar.png demo-0059 --slice 14 --compare demo-0143 --explain
 shot 45 text_query.png demo-0059 --slice 18 --query "acute infarct in the left MCA territory"
 shot 45 matrix.png demo-0059 --tab matrix
 shot 45 map.png demo-0059 --tab map

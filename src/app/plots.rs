@@ -79,6 +79,29 @@ pub fn map_ui(ui: &mut egui::Ui, state: &AppState, intents: &mut Vec<Intent>) {
     }
 }
 
+/// Colours of the epoch series (fixed, so a series' line and its markers match).
+const SERIES: [egui::Color32; 3] = [
+    egui::Color32::from_rgb(90, 160, 230),
+    egui::Color32::from_rgb(160, 210, 90),
+    egui::Color32::from_rgb(240, 170, 60),
+];
+
+/// One epoch series as a line with a marker per epoch: after the first epoch a series has a
+/// single point, which a line alone does not draw.
+fn epoch_series(p: &mut egui_plot::PlotUi<'_>, name: &str, pts: Vec<[f64; 2]>, color: usize) {
+    let color = SERIES[color % SERIES.len()];
+    p.line(
+        Line::new(name, PlotPoints::from(pts.clone()))
+            .color(color)
+            .width(2.0),
+    );
+    p.points(
+        Points::new(name, PlotPoints::from(pts))
+            .color(color)
+            .radius(3.0),
+    );
+}
+
 /// Loss, learning-rate and validation-recall curves of finished epochs, plus step losses.
 pub fn curves_ui(ui: &mut egui::Ui, id: &str, metrics: &[EpochMetrics], steps: &[[f64; 2]]) {
     let epoch = |f: fn(&EpochMetrics) -> f64| -> Vec<[f64; 2]> {
@@ -91,28 +114,28 @@ pub fn curves_ui(ui: &mut egui::Ui, id: &str, metrics: &[EpochMetrics], steps: &
         .x_axis_label("epoch")
         .show(ui, |p| {
             if !steps.is_empty() {
-                p.line(Line::new("train (steps)", PlotPoints::from(steps.to_vec())).width(1.0));
+                let step_color = egui::Color32::from_rgb(200, 90, 90);
+                let line = Line::new("train (steps)", PlotPoints::from(steps.to_vec()));
+                p.line(line.color(step_color).width(1.0));
             }
-            p.line(Line::new("train loss", PlotPoints::from(epoch(|m| m.train_loss))).width(2.0));
-            p.line(Line::new("val loss", PlotPoints::from(epoch(|m| m.val_loss))).width(2.0));
+            epoch_series(p, "train loss", epoch(|m| m.train_loss), 0);
+            epoch_series(p, "val loss", epoch(|m| m.val_loss), 1);
         });
     Plot::new(format!("{id}-recall"))
         .height(h)
         .legend(Legend::default())
+        .include_x(0.0)
         .include_y(0.0)
         .show(ui, |p| {
-            p.line(Line::new("val R@1", PlotPoints::from(epoch(|m| m.val_r1))));
-            p.line(Line::new("val R@5", PlotPoints::from(epoch(|m| m.val_r5))));
+            epoch_series(p, "val R@1", epoch(|m| m.val_r1), 0);
+            epoch_series(p, "val R@5", epoch(|m| m.val_r5), 1);
         });
     Plot::new(format!("{id}-lr"))
         .height(h)
         .legend(Legend::default())
-        .show(ui, |p| {
-            p.line(Line::new(
-                "learning rate",
-                PlotPoints::from(epoch(|m| m.lr)),
-            ));
-        });
+        .include_x(0.0)
+        .include_y(0.0)
+        .show(ui, |p| epoch_series(p, "learning rate", epoch(|m| m.lr), 2));
 }
 
 #[cfg(test)]
