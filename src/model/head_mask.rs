@@ -9,8 +9,10 @@
 //! low-variance core — the brain with its ventricles, filled slice by slice and dilated by
 //! [`DILATE_VOXELS`] to keep the extra-axial spaces (subdural, meningeal) — and zeroes the rest.
 
-/// Channel whose statistics define the mask: FLAIR (CSF dark, scalp bright).
-const CHANNEL: usize = 2;
+use crate::config::Sequence;
+
+/// Sequence whose statistics define the mask: FLAIR (CSF dark, scalp bright).
+const SEQUENCE: Sequence = Sequence::Flair;
 /// A voxel is in the head where the training studies' mean is above this (per-study z units:
 /// air is at about -2.6).
 const HEAD_MEAN_Z: f32 = -1.0;
@@ -25,7 +27,7 @@ pub fn intracranial_mask(mean: &[f32], std: &[f32], shape: [usize; 4]) -> Vec<f3
     let [c, d, h, w] = shape;
     let plane = h * w;
     let volume = d * plane;
-    let channel = CHANNEL.min(c.saturating_sub(1));
+    let channel = SEQUENCE.channel().min(c.saturating_sub(1));
     let mut one = vec![0f32; volume];
     for z in 0..d {
         let at = channel * volume + z * plane;

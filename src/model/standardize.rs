@@ -160,18 +160,18 @@ impl VoxelNorm {
             );
         }
         let dev = self.mean.device();
-        let mask = match (&self.mask, <[usize; 4]>::try_from(shape.dims())) {
-            (Some(m), Ok(dims)) => Some((m, super::head_mask::intracranial_mask(mean, std, dims))),
-            (Some(_), Err(_)) => bail!("the voxel mask needs a [c, d, h, w] input, got {shape:?}"),
-            (None, _) => None,
-        };
-        let mut pairs = vec![(&self.mean, mean), (&self.std, std)];
-        if let Some((m, values)) = &mask {
-            pairs.push((*m, values.as_slice()));
-        }
-        for (dst, src) in pairs {
+        let write = |dst: &Tensor, src: &[f32]| -> Result<()> {
             let t = Tensor::from_slice(src, shape.clone(), dev)?.to_dtype(dst.dtype())?;
-            dst.slice_set(&t, 0, 0)?;
+            dst.slice_set(&t, 0, 0)
+        };
+        write(&self.mean, mean)?;
+        write(&self.std, std)?;
+        if let Some(m) = &self.mask {
+            let (c, d, h, w) = self.mean.dims4()?;
+            write(
+                m,
+                &super::head_mask::intracranial_mask(mean, std, [c, d, h, w]),
+            )?;
         }
         Ok(())
     }
