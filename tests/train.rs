@@ -272,6 +272,58 @@ fn train_then_eval_index_query_and_classify() {
         .map(|p| p.as_f64().unwrap())
         .sum();
     assert!((total - 1.0).abs() < 1e-4, "{v}");
+
+    // Lesion localisation of the occlusion maps: one row per train study with a non-empty
+    // lesion mask (at most --limit), every rate in 0..=1, the table names its baselines.
+    let with_lesion = brainclip::io::cohort::read_cohort(&f.cohort)
+        .unwrap()
+        .split(brainclip::config::Split::Train)
+        .filter(|e| {
+            let truth = f
+                .cohort
+                .join("studies")
+                .join(&e.study_id)
+                .join("truth/lesion.nii.gz");
+            truth.is_file()
+                && brainclip::io::nifti_read::read_nifti(&truth)
+                    .unwrap()
+                    .volume
+                    .data
+                    .iter()
+                    .any(|v| *v > 0.0)
+        })
+        .count();
+    assert!(with_lesion > 0, "the fixture has no lesion in train");
+    let explain = |extra: &[&str]| {
+        let mut a = vec![
+            "explain",
+            "--run",
+            s(&run),
+            "--cohort",
+            c,
+            "--split",
+            "train",
+        ];
+        a.extend_from_slice(extra);
+        ok(&brainclip(&a))
+    };
+    let v: serde_json::Value = serde_json::from_str(&explain(&["--limit", "2", "--json"])).unwrap();
+    let rows = v["studies"].as_array().unwrap();
+    assert_eq!(rows.len(), with_lesion.min(2), "{v}");
+    assert_eq!(v["summary"]["all"]["n"], rows.len());
+    for key in ["hit_rate", "uniform_chance", "shuffled_masks", "heat_share"] {
+        let x = v["summary"]["all"][key].as_f64().unwrap();
+        assert!((0.0..=1.0).contains(&x), "{key} = {x}");
+    }
+    for r in rows {
+        assert!(r["lesion_blocks"].as_u64().unwrap() >= 1, "{r}");
+        assert!(r["head_blocks"].as_u64().unwrap() >= r["lesion_blocks"].as_u64().unwrap());
+    }
+    let table = explain(&["--limit", "1"]);
+    assert!(
+        table.contains("shuffled") && table.contains("uniform"),
+        "{table}"
+    );
 }
 
 #[test]

@@ -1,12 +1,16 @@
 //! The command-line interface: one file per subcommand; each runs the library directly.
 
+use std::io::IsTerminal;
+
 use clap::{Parser, Subcommand};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 pub mod bench;
 pub mod classify;
 pub mod curves;
 pub mod demo;
 pub mod eval;
+pub mod explain;
 pub mod fetch_model;
 pub mod index;
 pub mod inspect;
@@ -49,6 +53,9 @@ pub enum Command {
     Train(train::Args),
     /// Evaluate a trained run on a split: retrieval, class precision, zero-shot.
     Eval(eval::Args),
+    /// Does the model look at the lesion? Occlusion maps scored against the demo cohort's
+    /// lesion masks.
+    Explain(explain::Args),
     /// Embed every study and report of a cohort into the run's index.
     Index(index::Args),
     /// Rank studies for free text, or studies/reports for a study.
@@ -76,10 +83,27 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Bench(a) => bench::run(a),
         Command::Train(a) => train::run(a),
         Command::Eval(a) => eval::run(a),
+        Command::Explain(a) => explain::run(a),
         Command::Index(a) => index::run(a),
         Command::Query(a) => query::run(a),
         Command::Classify(a) => classify::run(a),
         Command::Curves(a) => curves::run(a),
         Command::FetchModel(a) => fetch_model::run(a),
     }
+}
+
+/// A progress bar on stderr when it is a terminal (hidden otherwise): `{what} [bar] pos/len
+/// {unit}, elapsed (eta)`.
+pub(crate) fn progress_bar(what: &str, unit: &str, n: usize) -> ProgressBar {
+    let target = if std::io::stderr().is_terminal() {
+        ProgressDrawTarget::stderr()
+    } else {
+        ProgressDrawTarget::hidden()
+    };
+    let bar = ProgressBar::with_draw_target(Some(n as u64), target);
+    let template = format!("{what} {{bar:40}} {{pos}}/{{len}} {unit}, {{elapsed}} (eta {{eta}})");
+    if let Ok(style) = ProgressStyle::with_template(&template) {
+        bar.set_style(style);
+    }
+    bar
 }

@@ -1,12 +1,10 @@
 //! `brainclip preprocess --cohort DIR [--cache DIR] [--json]`: fill the preprocessing cache
 //! for every study of a cohort, in parallel.
 
-use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::Context;
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde::Serialize;
 
 use crate::io::cache::{PreprocessCache, default_cache_dir, preprocess_cohort};
@@ -45,21 +43,6 @@ struct Summary {
     failures: Vec<Failure>,
 }
 
-fn progress_bar(n: usize) -> ProgressBar {
-    let target = if std::io::stderr().is_terminal() {
-        ProgressDrawTarget::stderr()
-    } else {
-        ProgressDrawTarget::hidden()
-    };
-    let bar = ProgressBar::with_draw_target(Some(n as u64), target);
-    if let Ok(style) = ProgressStyle::with_template(
-        "preprocessing {bar:40} {pos}/{len} studies, {elapsed} (eta {eta})",
-    ) {
-        bar.set_style(style);
-    }
-    bar
-}
-
 /// Runs `brainclip preprocess`. Every study is attempted; failures are listed (with their
 /// cause chain) and make the command fail after the summary.
 pub fn run(args: Args) -> anyhow::Result<()> {
@@ -69,7 +52,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         .cache
         .unwrap_or_else(|| default_cache_dir(&cohort.root));
     let cache = PreprocessCache::new(cache_dir.clone());
-    let bar = progress_bar(cohort.entries.len());
+    let bar = super::progress_bar("preprocessing", "studies", cohort.entries.len());
 
     // `Ok(true)` = cache hit, `Ok(false)` = computed.
     // `Ok(true)` = cache hit, `Ok(false)` = computed.

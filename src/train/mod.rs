@@ -12,6 +12,7 @@ pub mod data;
 pub mod embed;
 pub mod explain;
 pub mod indexing;
+pub mod localize;
 pub mod optim;
 pub mod reports;
 pub mod run;
