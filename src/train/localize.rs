@@ -87,8 +87,17 @@ impl BlockTruth {
     /// The lesion blocks' share of the head's blocks: the chance that a block drawn at random
     /// inside the head holds lesion.
     pub fn lesion_share(&self) -> f64 {
-        let count = |v: &[bool]| v.iter().filter(|x| **x).count() as f64;
-        count(&self.lesion) / count(&self.head).max(1.0)
+        self.lesion_blocks() as f64 / self.head_blocks().max(1) as f64
+    }
+
+    /// How many blocks hold lesion.
+    pub fn lesion_blocks(&self) -> usize {
+        self.lesion.iter().filter(|x| **x).count()
+    }
+
+    /// How many blocks lie inside the head.
+    pub fn head_blocks(&self) -> usize {
+        self.head.iter().filter(|x| **x).count()
     }
 }
 
@@ -214,13 +223,12 @@ pub fn localize_split(
             &mut |_, _| {},
         )?;
         let (top_block, hit, heat_share) = score_drops(&drops, &truth);
-        let count = |v: &[bool]| v.iter().filter(|x| **x).count();
         out.push(StudyLocalization {
             study_id: sample.study_id.clone(),
             label: sample.label,
             score,
-            lesion_blocks: count(&truth.lesion),
-            head_blocks: count(&truth.head),
+            lesion_blocks: truth.lesion_blocks(),
+            head_blocks: truth.head_blocks(),
             top_block,
             hit,
             heat_share,
@@ -253,14 +261,12 @@ pub fn summarize(studies: &[StudyLocalization]) -> BTreeMap<String, Localization
         .iter()
         .enumerate()
         .map(|(i, s)| {
-            let others: Vec<bool> = studies
+            let hits = studies
                 .iter()
                 .enumerate()
-                .filter(|(j, _)| *j != i)
-                .map(|(_, o)| s.top_block.is_some_and(|b| o.lesion[b]))
-                .collect();
-            let hits = others.iter().filter(|h| **h).count() as f64;
-            hits / (others.len().max(1)) as f64
+                .filter(|(j, o)| *j != i && s.top_block.is_some_and(|b| o.lesion[b]))
+                .count();
+            hits as f64 / (studies.len() - 1).max(1) as f64
         })
         .collect();
     let group = |keep: &dyn Fn(&StudyLocalization) -> bool| {
