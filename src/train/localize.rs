@@ -145,9 +145,23 @@ pub fn score_drops(drops: &[f32], truth: &BlockTruth) -> (Option<usize>, bool, f
     (top, hit, share)
 }
 
-/// Reads a study's lesion mask and head onto its model grid. `Ok(None)` when the study has
-/// no truth file or an empty one.
-pub fn read_block_truth(study_dir: &Path) -> Result<Option<BlockTruth>, TrainError> {
+/// The ground-truth lesion of a demo-cohort study on its model grid, derived like the model
+/// input (the T2*'s grid, anti-aliased resampling).
+///
+/// # Shapes
+/// Both fields `[d, h, w]` = `[16, 112, 112]`, `w` fastest.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GridTruth {
+    /// Lesion fraction of every grid voxel (0..=1, partial volume; lesion and its oedema or
+    /// gliosis alike).
+    pub lesion: Vec<f32>,
+    /// Head foreground (Otsu) of the resampled T2*.
+    pub head: Vec<bool>,
+}
+
+/// Reads a study's [`GridTruth`]. `None` when the study has no [`TRUTH_FILE`] (normal
+/// studies); an error when it cannot be read or its dimensions differ from the T2*'s.
+pub fn read_grid_truth(study_dir: &Path) -> Result<Option<GridTruth>, TrainError> {
     let path = study_dir.join(TRUTH_FILE);
     if !path.is_file() {
         return Ok(None);
@@ -176,7 +190,15 @@ pub fn read_block_truth(study_dir: &Path) -> Result<Option<BlockTruth>, TrainErr
     let lesion = resample(&truth, &path)?;
     let head_img = resample(&t2s, t2s_path)?;
     let head = foreground_mask(&head_img.data, Some(&head_img.inside));
-    Ok(BlockTruth::from_grid(&lesion.data, &head))
+    Ok(Some(GridTruth {
+        lesion: lesion.data,
+        head,
+    }))
+}
+
+/// [`read_grid_truth`] as occlusion blocks. `None` when the study has no lesion.
+pub fn read_block_truth(study_dir: &Path) -> Result<Option<BlockTruth>, TrainError> {
+    Ok(read_grid_truth(study_dir)?.and_then(|t| BlockTruth::from_grid(&t.lesion, &t.head)))
 }
 
 /// Localisation of every study of `split` that has a lesion mask (the first `limit` of them
