@@ -203,6 +203,7 @@ fn retrieval(root: &Path, samples: &[Sample], attrs: &[[String; FIELDS]]) {
             .collect()
     };
     let (train, val, test) = (idx(Split::Train), idx(Split::Val), idx(Split::Test));
+    side_in_geometry(&text, attrs, &test);
     println!(
         "Report -> study recall on the test split ({}) with an oracle image embedding",
         test.len()
@@ -255,6 +256,37 @@ fn retrieval(root: &Path, samples: &[Sample], attrs: &[[String; FIELDS]]) {
         let fmt = |r: [f64; 3]| format!("{:.2} / {:.2} / {:.2}", r[0], r[1], r[2]);
         println!("| {name} | {} | {} (λ {lambda}) |", fmt(frozen), fmt(head));
     }
+}
+
+/// Does the frozen encoder's cosine geometry carry laterality? Among the test reports of a
+/// one-sided main finding, how often the most similar other one is on the same side.
+fn side_in_geometry(text: &[Vec<f64>], attrs: &[[String; FIELDS]], test: &[usize]) {
+    let sided: Vec<usize> = test
+        .iter()
+        .copied()
+        .filter(|&i| matches!(attrs[i][2].as_str(), "left" | "right"))
+        .collect();
+    let cosine = |a: &[f64], b: &[f64]| {
+        let dot: f64 = a.iter().zip(b).map(|(x, y)| x * y).sum();
+        let norm = |v: &[f64]| v.iter().map(|x| x * x).sum::<f64>().sqrt();
+        dot / (norm(a) * norm(b)).max(1e-12)
+    };
+    let same = sided
+        .iter()
+        .filter(|&&i| {
+            let nearest =
+                sided.iter().copied().filter(|&j| j != i).max_by(|&a, &b| {
+                    cosine(&text[i], &text[a]).total_cmp(&cosine(&text[i], &text[b]))
+                });
+            nearest.is_some_and(|j| attrs[j][2] == attrs[i][2])
+        })
+        .count();
+    println!(
+        "Laterality in the frozen geometry: of {} test reports with a one-sided main finding, \
+         the most similar other one names the same side for {:.2} (chance about 0.5)\n",
+        sided.len(),
+        same as f64 / sided.len().max(1) as f64
+    );
 }
 
 fn mean_rows(rows: &[Vec<f64>], members: &[usize]) -> Vec<f64> {
