@@ -9,7 +9,7 @@ use crate::cli::{brainclip, ok};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use brainclip::model::checkpoint::load_tensors;
+use brainclip::model::checkpoint::load_weights;
 use brainclip::model::text::{TextModelKind, write_random_model};
 
 fn s(p: &Path) -> &str {
@@ -118,7 +118,16 @@ fn train_then_eval_index_query_and_classify() {
     assert!(metrics[1]["train_loss"].as_f64().unwrap().is_finite());
     // The weights carry the cohort's per-voxel statistics and the embeddings' running ones,
     // moved away from their initial identity values.
-    let weights = load_tensors(&run.join("best.safetensors")).unwrap();
+    // On disk they are packed (mirror halves, the mask as bytes; `model::pack`).
+    let raw = brainclip::model::checkpoint::load_tensors(&run.join("best.safetensors")).unwrap();
+    for packed in [
+        "input_norm.mean.left",
+        "input_norm.std.left",
+        "input_norm.mask.left.u8",
+    ] {
+        assert!(raw.contains_key(packed), "{packed} not packed");
+    }
+    let weights = load_weights(&run.join("best.safetensors")).unwrap();
     let spread =
         |name: &str| -> Vec<f32> { weights[name].flatten_all().unwrap().to_vec1().unwrap() };
     let mean = spread("input_norm.mean");
@@ -402,4 +411,35 @@ fn kill_dash_nine_mid_epoch_then_resume_matches_an_uninterrupted_run() {
     let none = train(&f.root.join("nothing"), &["--resume"]);
     assert!(!none.status.success());
     assert!(String::from_utf8_lossy(&none.stderr).contains("nothing to resume"));
+}
+
+#[test]
+fn the_side_head_trains_and_needs_its_flag() {
+    let f = fixture();
+    let mut cfg: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&f.config).unwrap()).unwrap();
+    cfg["epochs"] = 1.into();
+    cfg["side_loss_weight"] = 0.5.into();
+    let without = f.root.join("side-without-head.json");
+    std::fs::write(&without, cfg.to_string()).unwrap();
+    let refused = train(&f.root.join("run-side-refused"), &["--config", s(&without)]);
+    assert!(!refused.status.success());
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("side_head"),
+        "{}",
+        String::from_utf8_lossy(&refused.stderr)
+    );
+    cfg["model"]["side_head"] = true.into();
+    let with = f.root.join("side.json");
+    std::fs::write(&with, cfg.to_string()).unwrap();
+    let run = f.root.join("run-side");
+    ok(&train(&run, &["--config", s(&with)]));
+    assert!(
+        read_metrics(&run)[0]["train_loss"]
+            .as_f64()
+            .unwrap()
+            .is_finite()
+    );
+    let weights = load_weights(&run.join("best.safetensors")).unwrap();
+    assert_eq!(weights["side_classifier.weight"].dims(), [3, 16]);
 }

@@ -166,6 +166,12 @@ pub struct ClipConfig {
     /// statistics (`model::head_mask`; needs `voxel_norm`). Absent in older run folders: off.
     #[serde(default)]
     pub voxel_mask: bool,
+    /// A linear head on the image embedding (variables `side_classifier.*`) predicting which
+    /// side the paired report names first (none, left, right; see
+    /// `io::synth::report::first_side`), trained when `TrainConfig::side_loss_weight` > 0.
+    /// Absent in older run folders: off.
+    #[serde(default)]
+    pub side_head: bool,
 }
 
 /// Default of [`ClipConfig::voxel_std_floor`].
@@ -194,6 +200,7 @@ impl Default for ClipConfig {
             voxel_norm: true,
             voxel_std_floor: default_voxel_std_floor(),
             voxel_mask: true,
+            side_head: false,
         }
     }
 }
@@ -218,6 +225,7 @@ impl ClipConfig {
                 voxel_norm: false,
                 voxel_std_floor: default_voxel_std_floor(),
                 voxel_mask: false,
+                side_head: false,
             },
         }
     }
@@ -330,6 +338,11 @@ pub struct TrainConfig {
     /// Weight of the auxiliary cross-entropy of the image class head (needs
     /// `model.class_head`; 0 = contrastive loss only).
     pub class_loss_weight: f64,
+    /// Weight of the auxiliary cross-entropy of the image side head (needs
+    /// `model.side_head`): the side the report names first, mirrored with flipped studies.
+    /// Absent in older run folders: 0.
+    #[serde(default)]
+    pub side_loss_weight: f64,
     /// Epochs during which the text head stays at its (seeded random) initialisation, so the
     /// image tower learns to match fixed, diverse report embeddings first. Without it the
     /// head, which learns much faster than a tower trained from scratch, collapses every
@@ -369,6 +382,7 @@ impl Default for TrainConfig {
             // that cannot collapse or chase the tower.
             label_weight: 0.5,
             class_loss_weight: 0.5,
+            side_loss_weight: 0.0,
             text_freeze_epochs: 0,
             text_lr_scale: 0.0,
             optim: OptimConfig::default(),
@@ -429,6 +443,12 @@ impl TrainConfig {
         }
         if self.class_loss_weight > 0.0 && !self.model.class_head {
             return Err("class_loss_weight > 0 needs model.class_head = true".into());
+        }
+        if !(self.side_loss_weight.is_finite() && self.side_loss_weight >= 0.0) {
+            return Err("side_loss_weight must be >= 0".into());
+        }
+        if self.side_loss_weight > 0.0 && !self.model.side_head {
+            return Err("side_loss_weight > 0 needs model.side_head = true".into());
         }
         if !(self.text_lr_scale.is_finite() && self.text_lr_scale >= 0.0) {
             return Err("text_lr_scale must be >= 0".into());
@@ -527,6 +547,19 @@ mod tests {
             ..TrainConfig::default()
         };
         assert!(c.validate().unwrap_err().contains("batch_size"));
+        let mut side = TrainConfig {
+            side_loss_weight: 0.5,
+            ..TrainConfig::default()
+        };
+        side.model.side_head = false;
+        assert!(side.validate().unwrap_err().contains("side_head"));
+        side.model.side_head = true;
+        assert!(side.validate().is_ok());
+        side.side_loss_weight = f64::NAN;
+        assert!(side.validate().unwrap_err().contains("side_loss_weight"));
+        // Run folders written before the side head load without it.
+        let old: TrainConfig = serde_json::from_str(r#"{"model": {}}"#).unwrap();
+        assert!(!old.model.side_head && old.side_loss_weight == 0.0);
         assert!("labels".parse::<Positives>().is_err());
         assert_eq!("label".parse::<Positives>().unwrap(), Positives::Label);
     }

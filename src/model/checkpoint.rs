@@ -15,6 +15,7 @@ use std::path::{Path, PathBuf};
 use candle_core::{DType, Tensor, Var};
 use candle_nn::VarMap;
 
+use super::pack::{pack, unpack};
 use crate::io::IoError;
 use crate::io::atomic::write_atomic_with;
 
@@ -78,9 +79,17 @@ pub fn named_tensors(varmap: &VarMap) -> Vec<(String, Tensor)> {
         .collect()
 }
 
-/// Saves every variable of `varmap` to the safetensors file `path`, atomically.
+/// Saves every variable of `varmap` to the safetensors file `path`, atomically, with the
+/// voxel statistics packed losslessly (see [`super::pack`]).
 pub fn save_varmap(varmap: &VarMap, path: &Path) -> Result<(), CheckpointError> {
-    save_tensors(&named_tensors(varmap), path)
+    let packed = pack(named_tensors(varmap)).map_err(CheckpointError::tensor(path))?;
+    save_tensors(&packed, path)
+}
+
+/// Reads a weights file written by [`save_varmap`] (or before packing existed) with every
+/// tensor as the model has it.
+pub fn load_weights(path: &Path) -> Result<HashMap<String, Tensor>, CheckpointError> {
+    unpack(load_tensors(path)?).map_err(CheckpointError::tensor(path))
 }
 
 /// Reads every tensor of the safetensors file `path` onto the CPU.
@@ -90,7 +99,7 @@ pub fn load_tensors(path: &Path) -> Result<HashMap<String, Tensor>, CheckpointEr
         .map_err(CheckpointError::tensor(path))
 }
 
-/// Saves named f32/f64 tensors to the safetensors file `path`, atomically.
+/// Saves named f32/f64/u8 tensors to the safetensors file `path`, atomically.
 pub fn save_tensors(tensors: &[(String, Tensor)], path: &Path) -> Result<(), CheckpointError> {
     let mut header = serde_json::Map::new();
     let mut blobs = Vec::with_capacity(tensors.len());
@@ -124,7 +133,7 @@ pub fn save_tensors(tensors: &[(String, Tensor)], path: &Path) -> Result<(), Che
 /// model code). Every variable must be present with its shape, and the file must hold nothing
 /// else; values are converted to each variable's dtype and device.
 pub fn load_varmap(varmap: &VarMap, path: &Path) -> Result<(), CheckpointError> {
-    let mut file = load_tensors(path)?;
+    let mut file = load_weights(path)?;
     let vars = varmap
         .data()
         .lock()
@@ -168,7 +177,8 @@ fn safetensors_dtype(dtype: DType) -> candle_core::Result<&'static str> {
     Ok(match dtype {
         DType::F32 => "F32",
         DType::F64 => "F64",
-        d => candle_core::bail!("checkpoints hold f32 or f64 weights, got {d:?}"),
+        DType::U8 => "U8",
+        d => candle_core::bail!("checkpoints hold f32, f64 or u8 tensors, got {d:?}"),
     })
 }
 
@@ -186,7 +196,8 @@ fn le_bytes(t: &Tensor) -> candle_core::Result<Vec<u8>> {
             .iter()
             .flat_map(|v| v.to_le_bytes())
             .collect(),
-        d => candle_core::bail!("checkpoints hold f32 or f64 weights, got {d:?}"),
+        DType::U8 => t.to_vec1::<u8>()?,
+        d => candle_core::bail!("checkpoints hold f32, f64 or u8 tensors, got {d:?}"),
     })
 }
 

@@ -50,8 +50,23 @@ impl Module for TextHead {
     }
 }
 
+/// Number of classes of the side head: none, left, right (see [`ImageTrainOutput`]).
+pub const SIDE_CLASSES: usize = 3;
+
+/// The image side's training forward.
+#[derive(Debug, Clone)]
+pub struct ImageTrainOutput {
+    /// Unit-length embeddings, `[b, embed_dim]`.
+    pub embedding: Tensor,
+    /// Class-head logits over [`Label::ALL`], `[b, 5]`, when the model has the head.
+    pub class_logits: Option<Tensor>,
+    /// Side-head logits (none, left, right), `[b, SIDE_CLASSES]`, when the model has the head.
+    pub side_logits: Option<Tensor>,
+}
+
 /// The CLIP-style model. Variables: `image.*` (the tower), `text.*` (the head),
-/// `temperature` (a scalar stored as shape `[1]`), optionally `classifier.*` and the
+/// `temperature` (a scalar stored as shape `[1]`), optionally `classifier.*`,
+/// `side_classifier.*` and the
 /// standardisation statistics `input_norm.*`, `image_norm.*` and `text_norm.*`.
 #[derive(Debug, Clone)]
 pub struct ClipModel {
@@ -59,6 +74,7 @@ pub struct ClipModel {
     image: ImageTower,
     text: TextHead,
     classifier: Option<Linear>,
+    side_classifier: Option<Linear>,
     norms: Option<[Standardize; 2]>,
     temperature: Tensor,
     max_log_scale: f64,
@@ -86,12 +102,12 @@ impl ClipModel {
         let image = build_tower(&cfg.image, vb.pp("image"))?;
         let text = TextHead::new(cfg, text_dim, vb.pp("text"))?;
         let temperature = vb.get_with_hints(1, "temperature", Init::Const(cfg.temperature_init))?;
-        let classifier = if cfg.class_head {
-            let n = Label::ALL.len();
-            Some(linear(cfg.embed_dim(), n, true, vb.pp("classifier"))?)
-        } else {
-            None
+        let head = |on: bool, n: usize, name: &str| -> Result<Option<Linear>> {
+            on.then(|| linear(cfg.embed_dim(), n, true, vb.pp(name)))
+                .transpose()
         };
+        let classifier = head(cfg.class_head, Label::ALL.len(), "classifier")?;
+        let side_classifier = head(cfg.side_head, SIDE_CLASSES, "side_classifier")?;
         let norms = if cfg.standardize {
             let e = cfg.embed_dim();
             Some([
@@ -106,6 +122,7 @@ impl ClipModel {
             image,
             text,
             classifier,
+            side_classifier,
             norms,
             temperature,
             max_log_scale: cfg.max_logit_scale.ln(),
@@ -118,20 +135,21 @@ impl ClipModel {
         self.text_dim
     }
 
-    /// Training forward of the image side: unit-length embeddings and, when the model has a
-    /// class head, its logits over [`Label::ALL`] (an auxiliary training signal; retrieval
-    /// never uses them). Standardisation uses the batch's statistics and updates the running
-    /// ones; call it only for optimiser steps.
+    /// Training forward of the image side: unit-length embeddings and the logits of the
+    /// class and side heads the model has (auxiliary training signals; retrieval never uses
+    /// them). Standardisation uses the batch's statistics and updates the running ones; call
+    /// it only for optimiser steps.
     ///
     /// # Shapes
-    /// `[b, 3, 16, 112, 112]` -> (`[b, embed_dim]`, `[b, 5]`)
-    pub fn encode_image_train(&self, x: &Tensor) -> Result<(Tensor, Option<Tensor>)> {
+    /// `[b, 3, 16, 112, 112]` -> see [`ImageTrainOutput`]
+    pub fn encode_image_train(&self, x: &Tensor) -> Result<ImageTrainOutput> {
         let e = self.standardized(0, self.image_features(x)?, true)?; // [b, e]
-        let logits = match &self.classifier {
-            Some(c) => Some(c.forward(&e)?),
-            None => None,
-        };
-        Ok((l2_normalize(&e)?, logits))
+        let logits = |head: &Option<Linear>| head.as_ref().map(|h| h.forward(&e)).transpose();
+        Ok(ImageTrainOutput {
+            class_logits: logits(&self.classifier)?,
+            side_logits: logits(&self.side_classifier)?,
+            embedding: l2_normalize(&e)?,
+        })
     }
 
     /// Unit-length image embeddings (inference: each row depends on its own study only).
@@ -287,31 +305,41 @@ mod tests {
     }
 
     #[test]
-    fn the_optional_class_head_gives_five_logits() {
+    fn the_optional_class_and_side_heads_give_their_logits() {
         let dev = Device::Cpu;
         let vm = VarMap::new();
         let cfg = ClipConfig {
             class_head: true,
+            side_head: true,
             ..tiny(TextHeadKind::Linear)
         };
         let m = ClipModel::new(&cfg, 4, seeded_var_builder(&vm, 1, DType::F32, &dev)).unwrap();
         let x = seeded_uniform((2, 3, 4, 8, 8), -1.0, 1.0, 1, 0, &dev).unwrap();
-        let (e, logits) = m.encode_image_train(&x).unwrap();
-        assert_eq!(e.dims(), [2, 6]);
-        assert_eq!(logits.unwrap().dims(), [2, 5]);
-        assert!(vm.data().lock().unwrap().contains_key("classifier.weight"));
+        let out = m.encode_image_train(&x).unwrap();
+        assert_eq!(out.embedding.dims(), [2, 6]);
+        assert_eq!(out.class_logits.unwrap().dims(), [2, 5]);
+        assert_eq!(out.side_logits.unwrap().dims(), [2, SIDE_CLASSES]);
+        let names = vm.data().lock().unwrap();
+        assert!(names.contains_key("classifier.weight"));
+        assert!(names.contains_key("side_classifier.weight"));
         let without = ClipConfig {
             class_head: false,
+            side_head: false,
             ..tiny(TextHeadKind::Linear)
         };
-        let (_, none) = ClipModel::new(&without, 4, {
-            let vm = VarMap::new();
-            seeded_var_builder(&vm, 1, DType::F32, &dev)
-        })
-        .unwrap()
-        .encode_image_train(&x)
-        .unwrap();
-        assert!(none.is_none());
+        let vm = VarMap::new();
+        let out = ClipModel::new(&without, 4, seeded_var_builder(&vm, 1, DType::F32, &dev))
+            .unwrap()
+            .encode_image_train(&x)
+            .unwrap();
+        assert!(out.class_logits.is_none() && out.side_logits.is_none());
+        assert!(
+            vm.data()
+                .lock()
+                .unwrap()
+                .keys()
+                .all(|k| !k.contains("classifier"))
+        );
     }
 
     #[test]
@@ -330,7 +358,7 @@ mod tests {
                 .unwrap()
         };
         let before = stat("image_norm.running_mean");
-        let (img, _) = m.encode_image_train(&x).unwrap();
+        let img = m.encode_image_train(&x).unwrap().embedding;
         let txt = m.encode_text_train(&t).unwrap();
         assert_eq!(img.dims(), [3, 6]);
         assert_eq!(txt.dims(), [3, 6]);

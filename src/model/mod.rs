@@ -8,6 +8,7 @@ pub mod device;
 pub mod head_mask;
 pub mod init;
 pub mod loss;
+pub mod pack;
 pub mod pool;
 pub mod standardize;
 pub mod text;

@@ -20,8 +20,11 @@ use super::run::{
 use super::schedule::LrSchedule;
 use super::validate::{ValidationResult, validate};
 use crate::config::{Split, TrainConfig};
+use crate::index::metrics::class_index;
 use crate::io::cache::{PreprocessCache, default_cache_dir};
 use crate::io::cohort::read_cohort;
+use crate::io::synth::findings::Side;
+use crate::io::synth::report::first_side;
 use crate::model::checkpoint::{
     load_tensors, named_tensors, named_vars, save_tensors, save_varmap,
 };
@@ -377,6 +380,16 @@ fn save_resume(
     Ok(())
 }
 
+/// The side head's class for a report: 0 names no side, 1 left, 2 right (see
+/// [`first_side`] and [`crate::model::clip::SIDE_CLASSES`]).
+fn side_index(side: Option<Side>) -> u32 {
+    match side {
+        Some(Side::Left) => 1,
+        Some(Side::Right) => 2,
+        _ => 0,
+    }
+}
+
 /// One epoch of optimiser steps; `None` when cancelled.
 fn run_epoch(
     ctx: &Ctx,
@@ -427,18 +440,21 @@ fn run_epoch(
         let [c, d, h, w] = crate::io::preprocess::TENSOR_SHAPE;
         let x = Tensor::from_vec(batch.images, (b, c, d, h, w), ctx.device)?;
         let t = Tensor::from_vec(text, (b, ctx.reports.dim), ctx.device)?;
-        let (img, logits) = ctx.model.encode_image_train(&x)?; // [b, e], [b, 5]
+        let out = ctx.model.encode_image_train(&x)?;
         let txt = ctx.model.encode_text_train(&t)?; // [b, e]
         let targets = soft_targets(cfg.positives, cfg.label_weight, &labels, &texts, ctx.device)?;
-        let mut loss = clip_loss(&img, &txt, &ctx.model.logit_scale()?, &targets)?;
-        if let (Some(logits), true) = (logits, cfg.class_loss_weight > 0.0) {
-            let ids: Vec<u32> = labels
-                .iter()
-                .map(|l| crate::index::metrics::class_index(*l) as u32)
-                .collect();
-            let ids = Tensor::from_vec(ids, b, ctx.device)?;
-            let ce = candle_nn::loss::cross_entropy(&logits, &ids)?;
-            loss = (loss + (ce * cfg.class_loss_weight)?)?;
+        let mut loss = clip_loss(&out.embedding, &txt, &ctx.model.logit_scale()?, &targets)?;
+        let class_ids = labels.iter().map(|l| class_index(*l) as u32).collect();
+        let side_ids = texts.iter().map(|t| side_index(first_side(t))).collect();
+        for (logits, weight, ids) in [
+            (out.class_logits, cfg.class_loss_weight, class_ids),
+            (out.side_logits, cfg.side_loss_weight, side_ids),
+        ] {
+            if let (Some(logits), true) = (logits, weight > 0.0) {
+                let ids = Tensor::from_vec(ids, b, ctx.device)?;
+                let ce = candle_nn::loss::cross_entropy(&logits, &ids)?;
+                loss = (loss + (ce * weight)?)?;
+            }
         }
         let grads = loss.backward()?;
         opt.step(&grads)?;
