@@ -10,6 +10,9 @@
 //!    of the cohort. A lesion counts as visible when, in some sequence, it exceeds the 95th
 //!    percentile of the normal studies there: an observer told where to look could tell it
 //!    from normal variation. An invisible one can only be found by a model from context.
+//!
+//!    Before it, a table of where the per-voxel spread (what the standardisation divides
+//!    by) is large: at tissue edges, where heads that do not line up differ, or everywhere.
 //! 2. **Retrieval ceilings**: report -> study recall on the test split when the image
 //!    embedding is an *oracle* built from the ground-truth findings (class; + kind of the
 //!    main finding; + side; + region), (a) in the frozen encoder's own geometry (the mean
@@ -66,6 +69,7 @@ fn visibility(root: &Path, samples: &[Sample], cache: &PreprocessCache) {
     }
     let (mean, std) = stats.finish(VOXEL_STD_FLOOR).unwrap();
     let mask = intracranial_mask(&mean, &std, TENSOR_SHAPE);
+    spread_at_edges(&mean, &std, &mask);
     let model_input = |s: &Sample| -> Vec<f32> {
         let x = load_tensor(cache, s).unwrap().data;
         (0..len)
@@ -143,6 +147,61 @@ fn visibility(root: &Path, samples: &[Sample], cache: &PreprocessCache) {
             row[2],
             row[1] - row[2],
             row[3]
+        );
+    }
+    println!();
+}
+
+/// How much of the per-voxel spread the standardisation divides by comes from anatomy that
+/// does not line up between heads: inside the intracranial mask (the 11 central slices), the
+/// training studies' spread where their mean is flat (lowest quarter of its gradient) against
+/// tissue edges (highest quarter), and the correlation of spread and gradient. Misalignment
+/// raises the spread at edges only; contrast and noise differences raise it everywhere.
+fn spread_at_edges(mean: &[f32], std: &[f32], mask: &[f32]) {
+    let [c, d, h, w] = TENSOR_SHAPE;
+    let at = |ch: usize, z: usize, y: usize, x: usize| ((ch * d + z) * h + y) * w + x;
+    println!("Per-voxel spread of the training studies inside the intracranial mask");
+    println!(
+        "| sequence | spread where the mean is flat | at edges | correlation with the gradient |"
+    );
+    println!("|---|---|---|---|");
+    for (ch, name) in ["DWI", "T2*", "FLAIR"].iter().enumerate().take(c) {
+        let mut pairs: Vec<(f32, f32)> = Vec::new();
+        for z in 3..d - 2 {
+            for y in 1..h - 1 {
+                for x in 1..w - 1 {
+                    let i = at(ch, z, y, x);
+                    if mask[i] == 0.0 {
+                        continue;
+                    }
+                    let diff = |a: usize, b: usize| (mean[a] - mean[b]) / 2.0;
+                    let g = [
+                        diff(at(ch, z + 1, y, x), at(ch, z - 1, y, x)),
+                        diff(at(ch, z, y + 1, x), at(ch, z, y - 1, x)),
+                        diff(at(ch, z, y, x + 1), at(ch, z, y, x - 1)),
+                    ];
+                    pairs.push((g.iter().map(|v| v * v).sum::<f32>().sqrt(), std[i]));
+                }
+            }
+        }
+        pairs.sort_by(|a, b| a.0.total_cmp(&b.0));
+        let quarter = pairs.len() / 4;
+        let median = |part: &[(f32, f32)]| {
+            let mut s: Vec<f32> = part.iter().map(|p| p.1).collect();
+            s.sort_by(f32::total_cmp);
+            s[s.len() / 2]
+        };
+        let n = pairs.len() as f64;
+        let mean_of = |f: &dyn Fn(&(f32, f32)) -> f64| pairs.iter().map(f).sum::<f64>() / n;
+        let (mg, ms) = (mean_of(&|p| f64::from(p.0)), mean_of(&|p| f64::from(p.1)));
+        let cov = mean_of(&|p| (f64::from(p.0) - mg) * (f64::from(p.1) - ms));
+        let var_g = mean_of(&|p| (f64::from(p.0) - mg).powi(2));
+        let var_s = mean_of(&|p| (f64::from(p.1) - ms).powi(2));
+        println!(
+            "| {name} | {:.2} | {:.2} | {:.2} |",
+            median(&pairs[..quarter]),
+            median(&pairs[pairs.len() - quarter..]),
+            cov / (var_g * var_s).sqrt()
         );
     }
     println!();
