@@ -1,25 +1,27 @@
-//! Diagnostic: how far can any model go on a demo cohort, at the model grid and with the
-//! frozen text encoder? It needs no trained model, only the cohort's ground truth, and
-//! prints two tables that issue #4's note and the README quote.
+//! Diagnostic: how far can a model go on a demo cohort, at the model grid and with the
+//! frozen text encoder? It needs no trained model, only the cohort's ground truth; issue
+//! #4's notes and the README quote its tables.
 //!
-//! 1. **Visibility** of every test study's lesion on the model input: the voxels where the
+//! 1. **Where the input's spread comes from**: the per-voxel spread of the training studies
+//!    (what the standardisation divides by) where their mean is flat and at tissue edges,
+//!    where heads that do not line up differ most.
+//! 2. **Visibility** of every test study's lesion on the model input: the voxels where the
 //!    lesion (with its oedema or gliosis) fills at least half of a grid voxel (the fullest
-//!    voxel for smaller lesions), the largest |value| there after the per-voxel
-//!    standardisation and intracranial mask the model applies (statistics of the training
-//!    split, as in training), per sequence, against the same voxels of every normal study
-//!    of the cohort. A lesion counts as visible when, in some sequence, it exceeds the 95th
-//!    percentile of the normal studies there: an observer told where to look could tell it
+//!    voxel for smaller lesions), the largest |value| there after the model's per-voxel
+//!    standardisation, clamp and intracranial mask (statistics of the training split, as in
+//!    training), per sequence, against the same voxels of the normal studies outside the
+//!    training split. A lesion counts as visible when, in some sequence, it exceeds the 95th
+//!    percentile of those normal studies there: an observer told where to look could tell it
 //!    from normal variation. An invisible one can only be found by a model from context.
-//!
-//!    Before it, a table of where the per-voxel spread (what the standardisation divides
-//!    by) is large: at tissue edges, where heads that do not line up differ, or everywhere.
-//! 2. **Retrieval ceilings**: report -> study recall on the test split when the image
-//!    embedding is an *oracle* built from the ground-truth findings (class; + kind of the
-//!    main finding; + side; + region), (a) in the frozen encoder's own geometry (the mean
-//!    embedding of the training reports with the same findings, cosine) and (b) through a
-//!    trained linear text head (ridge regression from report embeddings to the findings,
-//!    ridge strength chosen on the validation split). This bounds what knowing those
-//!    findings, and only those, buys.
+//! 3. **Oracle retrieval**: expected report -> study recall on the test split (ties broken
+//!    at random; `brainclip eval` counts ties against the query) when the image embedding is
+//!    an *oracle* built from the ground-truth findings (class, then also the kind of the
+//!    main finding, its side, region, size, then atrophy and Fazekas grade), (a) in the frozen encoder's
+//!    own geometry (the mean embedding of the training reports with the same findings,
+//!    cosine) and (b) through a trained linear text head (ridge regression from report
+//!    embeddings to the findings' codes, ridge strength chosen on the validation split).
+//!    These are two particular oracles, not bounds: they say what knowing those findings
+//!    buys when read out this way.
 //!
 //! ```text
 //! cargo run --release --example ceiling                     # data/demo, models/all-MiniLM-L6-v2
@@ -36,7 +38,7 @@ use brainclip::io::cache::{PreprocessCache, default_cache_dir};
 use brainclip::io::cohort::read_cohort;
 use brainclip::io::preprocess::TENSOR_SHAPE;
 use brainclip::model::head_mask::intracranial_mask;
-use brainclip::model::standardize::{VOXEL_STD_FLOOR, VoxelStats};
+use brainclip::model::standardize::{VOXEL_CLIP, VOXEL_STD_FLOOR, VoxelStats};
 use brainclip::model::text::{Pooling, TextEncoder};
 use brainclip::train::data::{Sample, load_tensor, prepare};
 use brainclip::train::localize::read_grid_truth;
@@ -70,15 +72,16 @@ fn visibility(root: &Path, samples: &[Sample], cache: &PreprocessCache) {
     let (mean, std) = stats.finish(VOXEL_STD_FLOOR).unwrap();
     let mask = intracranial_mask(&mean, &std, TENSOR_SHAPE);
     spread_at_edges(&mean, &std, &mask);
+    let clip = VOXEL_CLIP as f32;
     let model_input = |s: &Sample| -> Vec<f32> {
         let x = load_tensor(cache, s).unwrap().data;
         (0..len)
-            .map(|i| (x[i] - mean[i]) / std[i] * mask[i])
+            .map(|i| ((x[i] - mean[i]) / std[i]).clamp(-clip, clip) * mask[i])
             .collect()
     };
     let normals: Vec<Vec<f32>> = samples
         .iter()
-        .filter(|s| s.label == Label::Normal)
+        .filter(|s| s.label == Label::Normal && s.split != Split::Train)
         .map(model_input)
         .collect();
     let channel = d * h * w;

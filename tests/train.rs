@@ -118,13 +118,9 @@ fn train_then_eval_index_query_and_classify() {
     assert!(metrics[1]["train_loss"].as_f64().unwrap().is_finite());
     // The weights carry the cohort's per-voxel statistics and the embeddings' running ones,
     // moved away from their initial identity values.
-    // On disk they are packed (mirror halves, the mask as bytes; `model::pack`).
+    // On disk they are packed as mirror halves (`model::pack`; this config has no mask).
     let raw = brainclip::model::checkpoint::load_tensors(&run.join("best.safetensors")).unwrap();
-    for packed in [
-        "input_norm.mean.left",
-        "input_norm.std.left",
-        "input_norm.mask.left.u8",
-    ] {
+    for packed in ["input_norm.mean.left", "input_norm.std.left"] {
         assert!(raw.contains_key(packed), "{packed} not packed");
     }
     let weights = load_weights(&run.join("best.safetensors")).unwrap();

@@ -31,7 +31,7 @@ pub fn pack(tensors: Vec<(String, Tensor)>) -> Result<Vec<(String, Tensor)>> {
             let values = t.flatten_all()?.to_vec1::<f32>()?;
             let width = t.dim(D::Minus1)?;
             let (mut name, mut t) = (name, t);
-            if width % 2 == 0 && is_mirror_symmetric(&values, width) {
+            if width > 0 && width % 2 == 0 && is_mirror_symmetric(&values, width) {
                 t = t.narrow(D::Minus1, 0, width / 2)?.contiguous()?;
                 name.push_str(LEFT);
             }
@@ -45,26 +45,40 @@ pub fn pack(tensors: Vec<(String, Tensor)>) -> Result<Vec<(String, Tensor)>> {
 }
 
 /// The tensors as the model has them: every packed tensor of a file read back in full f32.
+/// Only the names [`pack`] writes are unpacked; a file holding a statistic both packed and
+/// in full is an error.
 pub fn unpack(tensors: HashMap<String, Tensor>) -> Result<HashMap<String, Tensor>> {
-    tensors
-        .into_iter()
-        .map(|(name, t)| {
-            let (mut name, mut t) = (name, t);
-            if let Some(stem) = name.strip_suffix(BYTES) {
-                t = t.to_dtype(DType::F32)?;
-                name = stem.to_string();
-            }
-            if let Some(stem) = name.strip_suffix(LEFT) {
-                let half = t.dim(D::Minus1)?;
-                let reversed: Vec<u32> = (0..half as u32).rev().collect();
-                let reversed = Tensor::new(reversed.as_slice(), t.device())?;
-                let right = t.contiguous()?.index_select(&reversed, t.rank() - 1)?;
-                t = Tensor::cat(&[&t, &right], D::Minus1)?;
-                name = stem.to_string();
-            }
-            Ok((name, t))
-        })
-        .collect()
+    let mut out = HashMap::with_capacity(tensors.len());
+    for (name, t) in tensors {
+        let (name, t) = unpack_one(name, t)?;
+        if out.contains_key(&name) {
+            candle_core::bail!("{name} is stored twice (packed and in full)");
+        }
+        out.insert(name, t);
+    }
+    Ok(out)
+}
+
+/// One tensor of a file under its model name, unpacked when [`pack`] packed it.
+fn unpack_one(name: String, t: Tensor) -> Result<(String, Tensor)> {
+    let (stem, t) = match name.strip_suffix(BYTES) {
+        Some(stem) => (stem, t.to_dtype(DType::F32)?),
+        None => (name.as_str(), t),
+    };
+    let (stem, t) = match stem.strip_suffix(LEFT) {
+        Some(stem) => {
+            let half = t.dim(D::Minus1)?;
+            let reversed: Vec<u32> = (0..half as u32).rev().collect();
+            let reversed = Tensor::new(reversed.as_slice(), t.device())?;
+            let right = t.contiguous()?.index_select(&reversed, t.rank() - 1)?;
+            (stem, Tensor::cat(&[&t, &right], D::Minus1)?)
+        }
+        None => (stem, t),
+    };
+    if stem != name && !PACKED.contains(&stem) {
+        candle_core::bail!("{name} is not a tensor this build packs");
+    }
+    Ok((stem.to_string(), t))
 }
 
 /// Whether every row of `width` values reads the same backwards, bit for bit.
@@ -138,6 +152,15 @@ mod tests {
             assert_eq!(back[name].dtype(), DType::F32, "{name}");
             assert_eq!(bits(&back[name]), bits(original), "{name}");
         }
+        // Packed names are only the statistics', and each is stored once.
+        let t = Tensor::zeros((1, 2), DType::F32, &dev).unwrap();
+        let foreign = HashMap::from([("image.w.left".to_string(), t.clone())]);
+        assert!(unpack(foreign).is_err());
+        let twice = HashMap::from([
+            ("input_norm.std".to_string(), t.clone()),
+            ("input_norm.std.left".to_string(), t),
+        ]);
+        assert!(unpack(twice).unwrap_err().to_string().contains("twice"));
         // The negative zero is not a mask value: a tensor with it is not narrowed to u8.
         let signed = Tensor::from_vec(vec![-0.0f32, 1., 1., -0.0], (1, 4), &dev).unwrap();
         let (names, back) = round_trip(vec![("input_norm.mask".into(), signed.clone())]);

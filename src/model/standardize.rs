@@ -113,7 +113,7 @@ pub fn is_statistic(name: &str) -> bool {
 }
 
 /// Standardised voxels are clipped to this many standard deviations.
-const VOXEL_CLIP: f64 = 8.0;
+pub const VOXEL_CLIP: f64 = 8.0;
 /// Floor of the per-voxel standard deviation (input units are per-study z-scores): voxels that
 /// are background in every study must not be divided by ~0.
 pub const VOXEL_STD_FLOOR: f64 = crate::config::DEFAULT_VOXEL_STD_FLOOR;
