@@ -55,6 +55,20 @@ fn synth_inspect_preprocess_sheet_pipeline() {
     assert_eq!(info["datatype"], "i16");
     let text = ok(&brainclip(&["inspect", study.to_str().unwrap()]));
     assert!(text.contains("FLAIR") || text.contains("flair"), "{text}");
+    assert!(
+        text.contains("registration of the T2* to the MNI template")
+            && text.contains("registered grid:"),
+        "{text}"
+    );
+    let js: serde_json::Value = serde_json::from_str(
+        ok(&brainclip(&["inspect", study.to_str().unwrap(), "--json"])).trim(),
+    )
+    .unwrap();
+    let reg = &js["registration"];
+    let inside = reg["head_inside"].as_f64().unwrap();
+    assert!((0.0..=1.0).contains(&inside), "{reg}");
+    assert!(reg["registered_grid"].is_boolean(), "{reg}");
+    assert_eq!(reg["params"].is_array(), reg["nmi"].is_number(), "{reg}");
 
     let pre = ok(&brainclip(&["preprocess", "--cohort", c, "--json"]));
     let pre: serde_json::Value = serde_json::from_str(pre.trim()).unwrap();

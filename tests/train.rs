@@ -329,6 +329,49 @@ fn train_then_eval_index_query_and_classify() {
         table.contains("shuffled") && table.contains("uniform"),
         "{table}"
     );
+
+    // The run records the preprocessing of its inputs; a run trained on another one is
+    // refused, not silently misused. Run folders written before it was recorded (no field)
+    // used the first version.
+    let config: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run.join("config.json")).unwrap()).unwrap();
+    assert_eq!(
+        config["preprocess"],
+        brainclip::io::preprocess::PREPROCESS_VERSION
+    );
+    let other = f.root.join("run-other-preprocessing");
+    std::fs::create_dir_all(&other).unwrap();
+    for file in ["metrics.jsonl", "best.safetensors"] {
+        std::fs::copy(run.join(file), other.join(file)).unwrap();
+    }
+    let mut changed = config.clone();
+    changed["preprocess"] = "brainclip-preprocess-v0-elsewhere".into();
+    std::fs::write(other.join("config.json"), changed.to_string()).unwrap();
+    let refused = brainclip(&["eval", "--run", s(&other), "--cohort", c]);
+    assert!(!refused.status.success());
+    let err = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        err.contains("brainclip-preprocess-v0-elsewhere") && err.contains("retrain"),
+        "{err}"
+    );
+    let mut legacy = config.clone();
+    legacy.as_object_mut().unwrap().remove("preprocess");
+    std::fs::write(other.join("config.json"), legacy.to_string()).unwrap();
+    let legacy_ok = brainclip(&[
+        "eval",
+        "--run",
+        s(&other),
+        "--cohort",
+        c,
+        "--bootstrap",
+        "10",
+    ]);
+    assert_eq!(
+        legacy_ok.status.success(),
+        brainclip::io::preprocess::PREPROCESS_VERSION == "brainclip-preprocess-v1",
+        "{}",
+        String::from_utf8_lossy(&legacy_ok.stderr)
+    );
 }
 
 #[test]

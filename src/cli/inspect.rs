@@ -8,6 +8,7 @@ use serde::Serialize;
 
 use crate::config::Sequence;
 use crate::io::nifti_read::{NiftiInfo, read_nifti};
+use crate::io::preprocess::{ModelGrid, PREPROCESS_VERSION, registered_model_grid};
 use crate::io::study::{load_study, load_volumes};
 
 /// Arguments of `brainclip inspect`.
@@ -36,7 +37,81 @@ struct StudyReport<'a> {
     dir: &'a Path,
     label: Option<&'a str>,
     sequences: Vec<SequenceReport<'a>>,
+    registration: RegistrationReport,
     report: &'a str,
+}
+
+/// The T2*'s registration to the MNI template and the model grid it gives, for JSON output.
+#[derive(Debug, Serialize)]
+struct RegistrationReport {
+    /// Translation (mm), rotation about x, y, z (degrees), log scale per axis; absent when
+    /// the registration failed.
+    params: Option<[f64; 9]>,
+    /// Normalised mutual information with the template.
+    nmi: Option<f64>,
+    /// Why the registration failed.
+    error: Option<String>,
+    /// Fraction of the T2* head inside the registered grid.
+    head_inside: f64,
+    /// Whether the registered grid is usable (else it falls back to the head box). The
+    /// model input of this build is still the head box (`preprocess` in the JSON).
+    registered_grid: bool,
+    /// This build's preprocessing version (`brainclip-preprocess-v1`: the head box).
+    preprocess: &'static str,
+}
+
+impl RegistrationReport {
+    fn new(grid: &ModelGrid) -> Self {
+        let reg = grid.registration.as_ref();
+        RegistrationReport {
+            params: reg.ok().map(|r| r.params),
+            nmi: reg.ok().map(|r| r.nmi),
+            error: reg.err().map(|e| e.to_string()),
+            head_inside: grid.head_inside,
+            registered_grid: grid.registered,
+            preprocess: PREPROCESS_VERSION,
+        }
+    }
+
+    /// Human-readable lines.
+    fn describe(&self) -> String {
+        let mut s = String::from("registration of the T2* to the MNI template:\n");
+        match (self.params, self.nmi, &self.error) {
+            (Some(p), Some(nmi), _) => {
+                let _ = writeln!(
+                    s,
+                    "  shift {:.1} {:.1} {:.1} mm, rotation {:.1} {:.1} {:.1} deg, \
+                     scale {:.3} {:.3} {:.3}, NMI {nmi:.3}",
+                    p[0],
+                    p[1],
+                    p[2],
+                    p[3],
+                    p[4],
+                    p[5],
+                    p[6].exp(),
+                    p[7].exp(),
+                    p[8].exp()
+                );
+            }
+            (_, _, Some(e)) => {
+                let _ = writeln!(s, "  failed: {e}");
+            }
+            _ => {}
+        }
+        let _ = writeln!(
+            s,
+            "  registered grid: {} ({:.0}% of the head inside it); the model input of this \
+             build ({}) uses the head's bounding box",
+            if self.registered_grid {
+                "usable"
+            } else {
+                "not usable, falls back to the head box"
+            },
+            self.head_inside * 100.0,
+            self.preprocess
+        );
+        s
+    }
 }
 
 /// A single file, for JSON output.
@@ -97,6 +172,10 @@ fn inspect_file(path: &Path, json: bool) -> anyhow::Result<()> {
 fn inspect_study(dir: &Path, json: bool) -> anyhow::Result<()> {
     let study = load_study(dir)?;
     let loaded = load_volumes(&study)?;
+    let t2s_path = study.sequence_path(Sequence::T2s);
+    let grid = registered_model_grid(&loaded[Sequence::T2s.channel()].volume)
+        .with_context(|| format!("no model grid for {}", t2s_path.display()))?;
+    let registration = RegistrationReport::new(&grid);
     if json {
         let sequences = Sequence::ALL
             .iter()
@@ -112,6 +191,7 @@ fn inspect_study(dir: &Path, json: bool) -> anyhow::Result<()> {
             dir: &study.dir,
             label: study.meta_label(),
             sequences,
+            registration,
             report: &study.report,
         };
         println!("{}", serde_json::to_string(&out)?);
@@ -130,6 +210,8 @@ fn inspect_study(dir: &Path, json: bool) -> anyhow::Result<()> {
         );
         print!("{}", describe(&l.info, "  "));
     }
+    println!();
+    print!("{}", registration.describe());
     println!();
     println!("report:");
     for line in study.report.trim_end().lines() {

@@ -317,6 +317,11 @@ impl Default for OptimConfig {
     }
 }
 
+/// The preprocessing version of run folders that do not record one.
+fn legacy_preprocess() -> String {
+    "brainclip-preprocess-v1".into()
+}
+
 /// Everything about a training run; stored as the run folder's `config.json`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
@@ -328,6 +333,11 @@ pub struct TrainConfig {
     /// Fingerprint of the text encoder the run was trained with (filled in by the trainer;
     /// inference refuses a different encoder).
     pub text_fingerprint: String,
+    /// The preprocessing the run's inputs came from (`io::preprocess::PREPROCESS_VERSION`,
+    /// filled in by the trainer); inference refuses a run trained on another one. Absent in
+    /// run folders written before it was recorded, which all used the first version.
+    #[serde(default = "legacy_preprocess")]
+    pub preprocess: String,
     /// Text pooling.
     pub text_pooling: TextPooling,
     /// Contrastive positives.
@@ -373,6 +383,7 @@ impl Default for TrainConfig {
             model: ClipConfig::default(),
             text_model: "models/all-MiniLM-L6-v2".into(),
             text_fingerprint: String::new(),
+            preprocess: String::new(),
             text_pooling: TextPooling::Mean,
             positives: Positives::Identical,
             // The demo recipe (README, "Training"): class-level soft targets and the auxiliary

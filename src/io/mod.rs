@@ -14,10 +14,12 @@ pub mod nifti_write;
 pub mod normalize;
 pub mod preprocess;
 pub mod qform;
+pub mod register;
 pub mod resample;
 pub mod sheet;
 pub mod study;
 pub mod synth;
+pub mod template;
 pub mod volume;
 
 pub use error::IoError;

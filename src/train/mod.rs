@@ -67,6 +67,17 @@ pub enum TrainError {
     /// The text encoder differs from the one the run was trained with.
     #[error("the text model differs from the one this run was trained with (fingerprint mismatch)")]
     TextModelChanged,
+    /// The run was trained on inputs from another preprocessing algorithm.
+    #[error(
+        "this run was trained on inputs from {run}, this build preprocesses with {build}: \
+         retrain it (`brainclip train`) with this build"
+    )]
+    PreprocessChanged {
+        /// The run's preprocessing version.
+        run: String,
+        /// This build's.
+        build: &'static str,
+    },
     /// The loss became NaN or infinite.
     #[error(
         "training diverged (non-finite loss) at epoch {epoch}, step {step}; lower the learning rate"

@@ -20,6 +20,7 @@ use crate::index::sim::{cosine_matrix, l2_normalize};
 use crate::index::text_cache::TextEmbeddingCache;
 use crate::io::IoError;
 use crate::io::cache::PreprocessCache;
+use crate::io::preprocess::PREPROCESS_VERSION;
 use crate::model::clip::ClipModel;
 use crate::model::text::TextEncoder;
 
@@ -98,6 +99,12 @@ impl Session {
         device: &Device,
     ) -> Result<Self, TrainError> {
         let config = super::run::read_config(run)?;
+        if config.preprocess != PREPROCESS_VERSION {
+            return Err(TrainError::PreprocessChanged {
+                run: config.preprocess,
+                build: PREPROCESS_VERSION,
+            });
+        }
         let dir = text_model.map_or_else(|| PathBuf::from(&config.text_model), Path::to_path_buf);
         let encoder = TextEncoder::load(&dir, pooling(config.text_pooling), device)?;
         if !config.text_fingerprint.is_empty() && config.text_fingerprint != encoder.fingerprint() {

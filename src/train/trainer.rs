@@ -23,6 +23,7 @@ use crate::config::{Split, TrainConfig};
 use crate::index::metrics::class_index;
 use crate::io::cache::{PreprocessCache, default_cache_dir};
 use crate::io::cohort::read_cohort;
+use crate::io::preprocess::PREPROCESS_VERSION;
 use crate::io::synth::findings::Side;
 use crate::io::synth::report::first_side;
 use crate::model::checkpoint::{
@@ -126,6 +127,13 @@ pub fn train(
     cancel: &CancelToken,
 ) -> Result<TrainSummary, TrainError> {
     let (mut cfg, resume) = open_run(req)?;
+    if resume.is_some() && cfg.preprocess != PREPROCESS_VERSION {
+        return Err(TrainError::PreprocessChanged {
+            run: cfg.preprocess.clone(),
+            build: PREPROCESS_VERSION,
+        });
+    }
+    cfg.preprocess = PREPROCESS_VERSION.into();
     let cohort = read_cohort(&req.cohort)?;
     let cache = PreprocessCache::new(default_cache_dir(&cohort.root));
     observer.event(&TrainEvent::Preparing("preprocessing studies".into()));

@@ -5,26 +5,11 @@
 //!
 //! All coordinates here are MNI millimetres (RAS+).
 
-use std::path::Path;
-
 use crate::io::error::{IoError, Result};
-use crate::io::nifti_read::parse_nifti_bytes;
+use crate::io::template;
 use crate::io::volume::{Affine, Volume};
 
 use super::grid::Grid;
-
-const T1_GZ: &[u8] = include_bytes!(concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/assets/anatomy/mni_icbm152_t1_tal_nlin_sym_09a_converted.nii.gz"
-));
-const GM_GZ: &[u8] = include_bytes!(concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/assets/anatomy/mni_icbm152_gm_tal_nlin_sym_09a_converted.nii.gz"
-));
-const WM_GZ: &[u8] = include_bytes!(concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/assets/anatomy/mni_icbm152_wm_tal_nlin_sym_09a_converted.nii.gz"
-));
 
 /// Spacing of the derived coarse maps.
 const COARSE_MM: f64 = 2.0;
@@ -65,20 +50,9 @@ impl Anatomy {
     /// Loads the templates embedded in the binary and derives the coarse maps (about a second
     /// in release builds).
     pub fn load() -> Result<Anatomy> {
-        let read =
-            |bytes: &[u8], name: &str| parse_nifti_bytes(bytes, Path::new(name)).map(|l| l.volume);
-        let t1 = read(
-            T1_GZ,
-            "assets/anatomy/mni_icbm152_t1_tal_nlin_sym_09a_converted.nii.gz",
-        )?;
-        let mut gm = read(
-            GM_GZ,
-            "assets/anatomy/mni_icbm152_gm_tal_nlin_sym_09a_converted.nii.gz",
-        )?;
-        let mut wm = read(
-            WM_GZ,
-            "assets/anatomy/mni_icbm152_wm_tal_nlin_sym_09a_converted.nii.gz",
-        )?;
+        let t1 = template::T1.read()?;
+        let mut gm = template::GM.read()?;
+        let mut wm = template::WM.read()?;
         if gm.dims != t1.dims || wm.dims != t1.dims {
             return Err(IoError::invalid(
                 "assets/anatomy",

@@ -35,7 +35,7 @@ use findings::StudyFindings;
 use tissue::{Protocol, SignalTable, draw_protocol, draw_tissues};
 
 /// Version of the generator, saved with every cohort: a change of output bumps it.
-pub const GENERATOR_VERSION: &str = "brainclip-synth 1";
+pub const GENERATOR_VERSION: &str = "brainclip-synth 2";
 
 /// What `study.json` of a synthetic study holds.
 #[derive(Debug, Serialize)]
@@ -49,6 +49,9 @@ struct StudyJson<'a> {
     findings: &'a StudyFindings,
     protocol: &'a Protocol,
     geometry: [(&'static str, &'a Geometry); 3],
+    /// The head's pose: template (MNI) mm to scanner world mm, row-major 4x4, before the
+    /// smooth deformation and atrophy (ground truth for registration).
+    world_from_mni: [[f64; 4]; 4],
     generator: &'static str,
 }
 
@@ -268,6 +271,7 @@ fn generate_study(
         findings: &plan.findings,
         protocol: &protocol,
         geometry: [("dwi", &geoms[0]), ("t2s", &geoms[1]), ("flair", &geoms[2])],
+        world_from_mni: world_from_mni.0,
         generator: GENERATOR_VERSION,
     };
     let text =
