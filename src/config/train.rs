@@ -172,6 +172,11 @@ pub struct ClipConfig {
     /// Absent in older run folders: off.
     #[serde(default)]
     pub side_head: bool,
+    /// Add the input's anomaly features to the image embedding: per sequence and sign, soft
+    /// maxima of the (standardised) input, projected to the joint space (`model::anomaly`,
+    /// variables `anomaly.*`). Absent in older run folders: off.
+    #[serde(default)]
+    pub anomaly_pool: bool,
 }
 
 /// Default of [`ClipConfig::voxel_std_floor`].
@@ -201,6 +206,7 @@ impl Default for ClipConfig {
             voxel_std_floor: default_voxel_std_floor(),
             voxel_mask: true,
             side_head: false,
+            anomaly_pool: false,
         }
     }
 }
@@ -226,6 +232,7 @@ impl ClipConfig {
                 voxel_std_floor: default_voxel_std_floor(),
                 voxel_mask: false,
                 side_head: false,
+                anomaly_pool: false,
             },
         }
     }

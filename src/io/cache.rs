@@ -46,8 +46,14 @@ pub fn default_cache_dir(cohort_root: &Path) -> PathBuf {
 /// The cache key of a study: lower-case hex SHA-256 (see module docs). Reads the three
 /// sequence files.
 pub fn cache_key(study: &Study) -> Result<String> {
+    cache_key_for(study, PREPROCESS_VERSION)
+}
+
+/// The cache key a study has under the preprocessing `version` (diagnostics that compare
+/// entries written by builds with another preprocessing version).
+pub fn cache_key_for(study: &Study, version: &str) -> Result<String> {
     let mut h = Sha256::new();
-    h.update(PREPROCESS_VERSION.as_bytes());
+    h.update(version.as_bytes());
     h.update([0u8]);
     for d in TENSOR_SHAPE {
         h.update((d as u32).to_le_bytes());

@@ -4,6 +4,7 @@
 use candle_core::{D, Module, Result, Tensor, bail};
 use candle_nn::{Init, Linear, VarBuilder};
 
+use super::anomaly::AnomalyPool;
 use super::standardize::{Standardize, VoxelNorm};
 use super::tower::{ImageTower, build_tower, linear};
 use crate::config::{ClipConfig, Label, TextHeadKind};
@@ -66,12 +67,13 @@ pub struct ImageTrainOutput {
 
 /// The CLIP-style model. Variables: `image.*` (the tower), `text.*` (the head),
 /// `temperature` (a scalar stored as shape `[1]`), optionally `classifier.*`,
-/// `side_classifier.*` and the
+/// `side_classifier.*`, `anomaly.*` and the
 /// standardisation statistics `input_norm.*`, `image_norm.*` and `text_norm.*`.
 #[derive(Debug, Clone)]
 pub struct ClipModel {
     input_norm: Option<VoxelNorm>,
     image: ImageTower,
+    anomaly: Option<AnomalyPool>,
     text: TextHead,
     classifier: Option<Linear>,
     side_classifier: Option<Linear>,
@@ -100,6 +102,10 @@ impl ClipModel {
             None
         };
         let image = build_tower(&cfg.image, vb.pp("image"))?;
+        let anomaly = cfg
+            .anomaly_pool
+            .then(|| AnomalyPool::new(cfg.embed_dim(), vb.pp("anomaly")))
+            .transpose()?;
         let text = TextHead::new(cfg, text_dim, vb.pp("text"))?;
         let temperature = vb.get_with_hints(1, "temperature", Init::Const(cfg.temperature_init))?;
         let head = |on: bool, n: usize, name: &str| -> Result<Option<Linear>> {
@@ -120,6 +126,7 @@ impl ClipModel {
         Ok(Self {
             input_norm,
             image,
+            anomaly,
             text,
             classifier,
             side_classifier,
@@ -200,11 +207,16 @@ impl ClipModel {
         }
     }
 
-    /// The tower's output before normalisation.
+    /// The tower's output (plus the anomaly features' projection) before normalisation.
     fn image_features(&self, x: &Tensor) -> Result<Tensor> {
-        match &self.input_norm {
-            Some(n) => self.image.forward(&n.forward(x)?),
-            None => self.image.forward(x),
+        let x = match &self.input_norm {
+            Some(n) => n.forward(x)?,
+            None => x.clone(),
+        };
+        let e = self.image.forward(&x)?;
+        match &self.anomaly {
+            Some(a) => e + a.forward(&x)?,
+            None => Ok(e),
         }
     }
 
@@ -339,6 +351,52 @@ mod tests {
                 .unwrap()
                 .keys()
                 .all(|k| !k.contains("classifier"))
+        );
+    }
+
+    #[test]
+    fn the_anomaly_pool_adds_trainable_variables_that_move_the_embedding() {
+        let dev = Device::Cpu;
+        let vm = VarMap::new();
+        let cfg = ClipConfig {
+            anomaly_pool: true,
+            ..tiny(TextHeadKind::Linear)
+        };
+        let m = ClipModel::new(&cfg, 4, seeded_var_builder(&vm, 1, DType::F32, &dev)).unwrap();
+        let x = seeded_uniform((3, 3, 4, 8, 8), -1.0, 1.0, 1, 0, &dev).unwrap();
+        let loss = m
+            .encode_image_train(&x)
+            .unwrap()
+            .embedding
+            .sum_all()
+            .unwrap();
+        let grads = loss.backward().unwrap();
+        let w = vm.data().lock().unwrap()["anomaly.proj.weight"].clone();
+        assert_eq!(w.dims(), [6, crate::model::anomaly::ANOMALY_FEATURES]);
+        let g = grads.get(w.as_tensor()).unwrap();
+        assert!(
+            g.abs()
+                .unwrap()
+                .sum_all()
+                .unwrap()
+                .to_scalar::<f32>()
+                .unwrap()
+                > 0.0
+        );
+        // Without it, no such variables.
+        let vm = VarMap::new();
+        ClipModel::new(
+            &tiny(TextHeadKind::Linear),
+            4,
+            seeded_var_builder(&vm, 1, DType::F32, &dev),
+        )
+        .unwrap();
+        assert!(
+            vm.data()
+                .lock()
+                .unwrap()
+                .keys()
+                .all(|k| !k.starts_with("anomaly"))
         );
     }
 
