@@ -40,10 +40,13 @@ type Rows = Vec<(Vec<f64>, usize)>;
 /// A named choice of feature columns.
 type FeatureSet = (&'static str, Box<dyn Fn(usize) -> bool>);
 
-fn top_mean(mut v: Vec<f32>, k: usize) -> f32 {
-    let k = k.min(v.len()).max(1);
-    v.select_nth_unstable_by(k - 1, |a, b| b.total_cmp(a));
-    v[..k].iter().sum::<f32>() / k as f32
+/// The means of the `KS` largest values of `v`.
+fn top_means(mut v: Vec<f32>) -> [f32; KS.len()] {
+    v.sort_unstable_by(|a, b| b.total_cmp(a));
+    KS.map(|k| {
+        let k = k.min(v.len()).max(1);
+        v[..k].iter().sum::<f32>() / k as f32
+    })
 }
 
 fn main() {
@@ -68,6 +71,8 @@ fn main() {
     let (mean, std) = stats.finish(VOXEL_STD_FLOOR).unwrap();
     let mask = intracranial_mask(&mean, &std, TENSOR_SHAPE);
     let clip = VOXEL_CLIP as f32;
+    // The mask is the same for every channel.
+    let inside: Vec<usize> = (0..channel).filter(|&v| mask[v] > 0.0).collect();
     let features = |s: &Sample| -> Vec<f64> {
         let x = load_tensor(&cache, s).unwrap().data;
         let z: Vec<f32> = (0..len)
@@ -75,17 +80,15 @@ fn main() {
             .collect();
         let mut f = Vec::with_capacity(c * PER_CHANNEL);
         for zc in z.chunks(channel) {
-            let inside: Vec<usize> = (0..channel).filter(|&v| mask[v] > 0.0).collect();
             let pos: Vec<f32> = inside.iter().map(|&v| zc[v]).collect();
             let neg: Vec<f32> = pos.iter().map(|v| -v).collect();
             let asym: Vec<f32> = inside
                 .iter()
                 .map(|&v| (zc[v] - zc[v - v % w + (w - 1 - v % w)]).abs())
                 .collect();
-            for k in KS {
-                for part in [&pos, &neg, &asym] {
-                    f.push(f64::from(top_mean(part.clone(), k)));
-                }
+            let tops = [pos, neg, asym].map(top_means);
+            for k in 0..KS.len() {
+                f.extend(tops.iter().map(|t| f64::from(t[k])));
             }
         }
         f
