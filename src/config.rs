@@ -8,8 +8,8 @@ use serde::{Deserialize, Serialize};
 
 mod train;
 pub use train::{
-    AugmentConfig, ClipConfig, DEFAULT_VOXEL_STD_FLOOR, OptimConfig, Positives, Schedule,
-    TextHeadKind, TextPooling, TrainConfig,
+    AugmentConfig, AugmentSpace, ClipConfig, DEFAULT_VOXEL_STD_FLOOR, OptimConfig, Positives,
+    Schedule, TextHeadKind, TextPooling, TrainConfig,
 };
 
 /// The model input grid: `[depth, height, width]` = 16 axial slices of 112 x 112.

@@ -482,3 +482,37 @@ fn the_side_head_trains_and_needs_its_flag() {
     let weights = load_weights(&run.join("best.safetensors")).unwrap();
     assert_eq!(weights["side_classifier.weight"].dims(), [3, 16]);
 }
+
+#[test]
+fn the_affine_augmentation_in_standardised_space_trains_and_needs_voxel_norm() {
+    let f = fixture();
+    let mut cfg: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&f.config).unwrap()).unwrap();
+    cfg["epochs"] = 1.into();
+    cfg["augment"] = serde_json::json!({
+        "rotate_deg": 10.0, "scale": 0.05, "translate_vox": 4.0, "space": "standardized"
+    });
+    cfg["model"]["voxel_norm"] = false.into();
+    cfg["model"]["voxel_mask"] = false.into();
+    let without = f.root.join("zaffine-without-norm.json");
+    std::fs::write(&without, cfg.to_string()).unwrap();
+    let refused = train(
+        &f.root.join("run-zaffine-refused"),
+        &["--config", s(&without)],
+    );
+    assert!(!refused.status.success());
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        stderr.contains("standardized") && stderr.contains("voxel_norm"),
+        "{stderr}"
+    );
+    cfg["model"]["voxel_norm"] = true.into();
+    let with = f.root.join("zaffine.json");
+    std::fs::write(&with, cfg.to_string()).unwrap();
+    let run = f.root.join("run-zaffine");
+    ok(&train(&run, &["--config", s(&with)]));
+    let m = &read_metrics(&run)[0];
+    assert!(m["train_loss"].as_f64().unwrap().is_finite());
+    let stored = std::fs::read_to_string(run.join("config.json")).unwrap();
+    assert!(stored.contains("\"space\": \"standardized\""), "{stored}");
+}

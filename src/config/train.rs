@@ -70,6 +70,20 @@ impl fmt::Display for Positives {
     }
 }
 
+/// Where the in-plane affine (rotation, scale, shift) of [`AugmentConfig`] acts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AugmentSpace {
+    /// On the preprocessed study, before the model's per-voxel standardisation: it moves
+    /// each head against the voxel statistics.
+    #[default]
+    Input,
+    /// On the standardised, masked model input (needs `model.voxel_norm`): lesions move,
+    /// the statistics stay aligned with the anatomy, and outside samples are 0 (the mean).
+    /// Flips and intensity changes still act on the input.
+    Standardized,
+}
+
 /// Augmentation settings for training; each magnitude is the half-width of a uniform draw
 /// (except [`Self::flip_prob`] and [`Self::noise_std`]). All magnitudes 0 (or
 /// `enabled == false`) leaves the study unchanged.
@@ -96,6 +110,17 @@ pub struct AugmentConfig {
     /// Per channel: additive shift drawn in `±intensity_shift` (z-score units) and
     /// multiplicative factor drawn in `1 ± intensity_shift`.
     pub intensity_shift: f32,
+    /// Where the in-plane affine acts (absent in older configs: `input`).
+    pub space: AugmentSpace,
+}
+
+impl AugmentConfig {
+    /// Whether the in-plane affine is drawn at all (some magnitude is non-zero).
+    pub fn has_affine(&self) -> bool {
+        [self.rotate_deg, self.scale, self.translate_vox]
+            .iter()
+            .any(|m| m.is_finite() && *m != 0.0)
+    }
 }
 
 impl Default for AugmentConfig {
@@ -109,6 +134,7 @@ impl Default for AugmentConfig {
             noise_std: 0.05,
             gamma: 0.15,
             intensity_shift: 0.1,
+            space: AugmentSpace::Input,
         }
     }
 }
@@ -129,6 +155,7 @@ impl AugmentConfig {
             noise_std: 0.0,
             gamma: 0.0,
             intensity_shift: 0.0,
+            space: AugmentSpace::Input,
         }
     }
 }
@@ -473,6 +500,9 @@ impl TrainConfig {
         }
         if !(0.0..=1.0).contains(&self.label_weight) {
             return Err("label_weight must lie in [0, 1]".into());
+        }
+        if self.augment.space == AugmentSpace::Standardized && !self.model.voxel_norm {
+            return Err("augment.space = standardized needs model.voxel_norm = true".into());
         }
         if self.epochs == 0 {
             return Err("epochs must be at least 1".into());

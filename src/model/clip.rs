@@ -150,7 +150,25 @@ impl ClipModel {
     /// # Shapes
     /// `[b, 3, 16, 112, 112]` -> see [`ImageTrainOutput`]
     pub fn encode_image_train(&self, x: &Tensor) -> Result<ImageTrainOutput> {
-        let e = self.standardized(0, self.image_features(x)?, true)?; // [b, e]
+        self.encode_standardized_train(&self.standardize_input(x)?)
+    }
+
+    /// The model input as the tower sees it: per-voxel standardised and masked when the
+    /// model does that, else `x` itself.
+    ///
+    /// # Shapes
+    /// `[b, 3, 16, 112, 112]` -> the same
+    pub fn standardize_input(&self, x: &Tensor) -> Result<Tensor> {
+        match &self.input_norm {
+            Some(n) => n.forward(x),
+            None => Ok(x.clone()),
+        }
+    }
+
+    /// [`Self::encode_image_train`] of an input already through [`Self::standardize_input`]
+    /// (and perhaps augmented there).
+    pub fn encode_standardized_train(&self, z: &Tensor) -> Result<ImageTrainOutput> {
+        let e = self.standardized(0, self.tower_features(z)?, true)?; // [b, e]
         let logits = |head: &Option<Linear>| head.as_ref().map(|h| h.forward(&e)).transpose();
         Ok(ImageTrainOutput {
             class_logits: logits(&self.classifier)?,
@@ -209,13 +227,14 @@ impl ClipModel {
 
     /// The tower's output (plus the anomaly features' projection) before normalisation.
     fn image_features(&self, x: &Tensor) -> Result<Tensor> {
-        let x = match &self.input_norm {
-            Some(n) => n.forward(x)?,
-            None => x.clone(),
-        };
-        let e = self.image.forward(&x)?;
+        self.tower_features(&self.standardize_input(x)?)
+    }
+
+    /// [`Self::image_features`] of a standardised input.
+    fn tower_features(&self, z: &Tensor) -> Result<Tensor> {
+        let e = self.image.forward(z)?;
         match &self.anomaly {
-            Some(a) => e + a.forward(&x)?,
+            Some(a) => e + a.forward(z)?,
             None => Ok(e),
         }
     }

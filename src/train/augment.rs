@@ -144,6 +144,33 @@ impl AugmentParams {
         }
     }
 
+    /// Moves every `h × w` slice of `data` (any number of them) by this draw's in-plane
+    /// affine and flip, bilinear; samples outside the slice take `fill`. Intensity and noise
+    /// are not applied. Used on the standardised model input (see
+    /// [`crate::config::AugmentSpace::Standardized`]), where `fill` is 0.
+    ///
+    /// # Panics
+    /// When `data.len()` is not a multiple of `h * w`.
+    pub fn warp_slices(&self, data: &mut [f32], h: usize, w: usize, fill: f32) {
+        let slice_len = h * w;
+        assert!(
+            slice_len > 0 && data.len().is_multiple_of(slice_len),
+            "warp_slices: {} values are not whole {h} x {w} slices",
+            data.len()
+        );
+        if self.affine_is_identity() && !self.flipped {
+            return;
+        }
+        let taps = self.taps(h, w);
+        let mut src = vec![0.0; slice_len];
+        for slice in data.chunks_exact_mut(slice_len) {
+            src.copy_from_slice(slice);
+            for (o, tap) in slice.iter_mut().zip(&taps) {
+                *o = tap.eval(&src, fill);
+            }
+        }
+    }
+
     /// Whether the in-plane affine (not the flip) changes nothing.
     fn affine_is_identity(&self) -> bool {
         self.angle_rad == 0.0 && self.scale == 1.0 && self.shift_vox == [0.0, 0.0]
@@ -546,6 +573,30 @@ mod tests {
     }
 
     #[test]
+    fn warp_slices_shifts_every_slice_and_fills_from_outside() {
+        let (h, w) = (6, 5);
+        let mut data = vec![1.0f32; 2 * h * w];
+        data[2 * w + 3] = 9.0;
+        data[h * w + 2 * w + 3] = 9.0;
+        let params = AugmentParams {
+            shift_vox: [2.0, 0.0],
+            ..AugmentParams::IDENTITY
+        };
+        params.warp_slices(&mut data, h, w, 0.0);
+        for slice in data.chunks_exact(h * w) {
+            assert_eq!(slice[4 * w + 3], 9.0, "the point moved two rows down");
+            assert!(
+                slice[..2 * w].iter().all(|&v| v == 0.0),
+                "rows from outside are the fill"
+            );
+            assert_eq!(slice[2 * w + 3], 1.0);
+        }
+        let before = data.clone();
+        AugmentParams::IDENTITY.warp_slices(&mut data, h, w, 0.0);
+        assert_eq!(bits(&data), bits(&before));
+    }
+
+    #[test]
     fn a_random_translation_moves_the_centroid_by_the_drawn_shift() {
         let shape = TENSOR_SHAPE;
         let study = point(shape, 50, 60);
@@ -632,6 +683,7 @@ mod tests {
             noise_std: -1.0,
             gamma: 3.0,
             intensity_shift: f32::INFINITY,
+            space: crate::config::AugmentSpace::Input,
         };
         for (seed, cfg) in [(7, AugmentConfig::default()), (8, extreme)] {
             for k in 0..3 {

@@ -21,6 +21,7 @@ pub mod session;
 pub mod spec;
 pub mod trainer;
 pub mod validate;
+pub mod zspace;
 
 pub use cancel::CancelToken;
 pub use trainer::{Observer, Outcome, TrainEvent, TrainRequest, TrainSummary, train};

@@ -398,6 +398,9 @@ fn side_index(side: Option<Side>) -> u32 {
     }
 }
 
+/// Spreads optimiser step numbers over the seeds of the standardised-space augmentation.
+const Z_SEED_MIX: u64 = 0x9E37_79B9_7F4A_7C15;
+
 /// One epoch of optimiser steps; `None` when cancelled.
 fn run_epoch(
     ctx: &Ctx,
@@ -411,7 +414,7 @@ fn run_epoch(
     let batches = epoch_batches(train_set.len(), cfg.batch_size, cfg.seed, epoch);
     let steps = batches.len();
     let augment = cfg.augment.enabled.then(|| LoaderAugment {
-        config: cfg.augment,
+        config: super::zspace::loader_config(&cfg.augment),
         seed: cfg.seed.wrapping_add(1_000_003 * epoch as u64),
     });
     let loader = Prefetcher::start(
@@ -421,6 +424,7 @@ fn run_epoch(
         augment,
         2,
     )?;
+    let z_augment = super::zspace::standardized_config(&cfg.augment);
     let mut total = 0.0;
     for (i, batch) in loader.enumerate() {
         if ctx.cancel.is_cancelled() {
@@ -448,7 +452,17 @@ fn run_epoch(
         let [c, d, h, w] = crate::io::preprocess::TENSOR_SHAPE;
         let x = Tensor::from_vec(batch.images, (b, c, d, h, w), ctx.device)?;
         let t = Tensor::from_vec(text, (b, ctx.reports.dim), ctx.device)?;
-        let out = ctx.model.encode_image_train(&x)?;
+        let z = ctx.model.standardize_input(&x)?;
+        let z = match &z_augment {
+            // One stream per optimiser step, so a resumed run draws what it would have.
+            Some(a) => super::zspace::warp_batch(
+                &z,
+                a,
+                cfg.seed ^ state.global_step.wrapping_mul(Z_SEED_MIX),
+            )?,
+            None => z,
+        };
+        let out = ctx.model.encode_standardized_train(&z)?;
         let txt = ctx.model.encode_text_train(&t)?; // [b, e]
         let targets = soft_targets(cfg.positives, cfg.label_weight, &labels, &texts, ctx.device)?;
         let mut loss = clip_loss(&out.embedding, &txt, &ctx.model.logit_scale()?, &targets)?;
