@@ -54,8 +54,9 @@ pub fn warp_batch(z: &Tensor, cfg: &AugmentConfig, seed: u64) -> Result<Tensor> 
     let (b, c, d, h, w) = z.dims5()?;
     let mut data = z.flatten_all()?.to_vec1::<f32>()?;
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    if b > 0 {
-        for study in data.chunks_exact_mut(c * d * h * w) {
+    let per_study = c * d * h * w;
+    if per_study > 0 {
+        for study in data.chunks_exact_mut(per_study) {
             AugmentParams::sample(cfg, &mut rng).warp_slices(study, h, w, 0.0);
         }
     }
