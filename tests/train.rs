@@ -516,3 +516,20 @@ fn the_affine_augmentation_in_standardised_space_trains_and_needs_voxel_norm() {
     let stored = std::fs::read_to_string(run.join("config.json")).unwrap();
     assert!(stored.contains("\"space\": \"standardized\""), "{stored}");
 }
+
+#[test]
+fn the_report_bank_trains_and_is_recorded() {
+    let f = fixture();
+    let mut cfg: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&f.config).unwrap()).unwrap();
+    cfg["epochs"] = 1.into();
+    cfg["report_bank"] = true.into();
+    let path = f.root.join("bank.json");
+    std::fs::write(&path, cfg.to_string()).unwrap();
+    let run = f.root.join("run-bank");
+    ok(&train(&run, &["--config", s(&path)]));
+    let m = &read_metrics(&run)[0];
+    assert!(m["train_loss"].as_f64().unwrap().is_finite());
+    let stored = std::fs::read_to_string(run.join("config.json")).unwrap();
+    assert!(stored.contains("\"report_bank\": true"), "{stored}");
+}

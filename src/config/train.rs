@@ -387,6 +387,13 @@ pub struct TrainConfig {
     /// Absent in older run folders: 0.
     #[serde(default)]
     pub side_loss_weight: f64,
+    /// Image -> text half of the contrastive loss against every training report (each as
+    /// written and mirrored) instead of the batch's reports: with the text encoder frozen
+    /// they cost one pass of the text head, and every step then meets the hard negatives a
+    /// batch of 8 rarely holds (same class, other side or region; the study's own mirrored
+    /// report). The text -> image half stays in the batch. Absent in older run folders: off.
+    #[serde(default)]
+    pub report_bank: bool,
     /// Epochs during which the text head stays at its (seeded random) initialisation, so the
     /// image tower learns to match fixed, diverse report embeddings first. Without it the
     /// head, which learns much faster than a tower trained from scratch, collapses every
@@ -428,6 +435,7 @@ impl Default for TrainConfig {
             label_weight: 0.5,
             class_loss_weight: 0.5,
             side_loss_weight: 0.0,
+            report_bank: false,
             text_freeze_epochs: 0,
             text_lr_scale: 0.0,
             optim: OptimConfig::default(),

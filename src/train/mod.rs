@@ -6,6 +6,7 @@
 use std::path::PathBuf;
 
 pub mod augment;
+pub mod bank;
 pub mod cancel;
 pub mod curves;
 pub mod data;

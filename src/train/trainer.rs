@@ -9,6 +9,7 @@ use candle_core::{DType, Device, Tensor};
 use candle_nn::VarMap;
 
 use super::TrainError;
+use super::bank::ReportBank;
 use super::cancel::CancelToken;
 use super::data::{LoaderAugment, Prefetcher, Sample, epoch_batches, load_tensor, prepare};
 use super::optim::AdamW;
@@ -189,12 +190,18 @@ pub fn train(
         start_epoch: state.epoch + 1,
     });
 
+    let bank = if cfg.report_bank {
+        Some(ReportBank::new(&reports, &train_set, device)?)
+    } else {
+        None
+    };
     let ctx = Ctx {
         cfg: &cfg,
         model: &model,
         device,
         cache: &cache,
         reports: &reports,
+        bank: bank.as_ref(),
         cancel,
     };
     let mut outcome = Outcome::Completed;
@@ -265,6 +272,7 @@ pub(super) struct Ctx<'a> {
     pub device: &'a Device,
     pub cache: &'a PreprocessCache,
     pub reports: &'a ReportEmbeddings,
+    pub bank: Option<&'a ReportBank>,
     pub cancel: &'a CancelToken,
 }
 
@@ -451,7 +459,6 @@ fn run_epoch(
         }
         let [c, d, h, w] = crate::io::preprocess::TENSOR_SHAPE;
         let x = Tensor::from_vec(batch.images, (b, c, d, h, w), ctx.device)?;
-        let t = Tensor::from_vec(text, (b, ctx.reports.dim), ctx.device)?;
         let z = ctx.model.standardize_input(&x)?;
         let z = match &z_augment {
             // One stream per optimiser step, so a resumed run draws what it would have.
@@ -463,9 +470,22 @@ fn run_epoch(
             None => z,
         };
         let out = ctx.model.encode_standardized_train(&z)?;
-        let txt = ctx.model.encode_text_train(&t)?; // [b, e]
-        let targets = soft_targets(cfg.positives, cfg.label_weight, &labels, &texts, ctx.device)?;
-        let mut loss = clip_loss(&out.embedding, &txt, &ctx.model.logit_scale()?, &targets)?;
+        let mut loss = match ctx.bank {
+            Some(bank) => bank.loss(
+                cfg,
+                ctx.model,
+                &out.embedding,
+                &batch.indices,
+                &batch.flipped,
+            )?,
+            None => {
+                let t = Tensor::from_vec(text, (b, ctx.reports.dim), ctx.device)?;
+                let txt = ctx.model.encode_text_train(&t)?; // [b, e]
+                let targets =
+                    soft_targets(cfg.positives, cfg.label_weight, &labels, &texts, ctx.device)?;
+                clip_loss(&out.embedding, &txt, &ctx.model.logit_scale()?, &targets)?
+            }
+        };
         let class_ids = labels.iter().map(|l| class_index(*l) as u32).collect();
         let side_ids = texts.iter().map(|t| side_index(first_side(t))).collect();
         for (logits, weight, ids) in [
