@@ -130,9 +130,9 @@ pub fn clip_loss(
 }
 
 /// The contrastive loss with the image -> text half against a bank of candidate reports:
-/// `(CE(image · bankᵀ, bank_targets) + CE(textᵀ-side of the batch, batch_targetsᵀ)) / 2`,
-/// where the batch's own reports are the bank rows `own`. With the bank equal to the batch's
-/// reports (`own` = 0..b) it is [`clip_loss`].
+/// `(CE(image · bankᵀ, bank_targets) + CE(text · imageᵀ, batch_targetsᵀ)) / 2`, where
+/// `text` (the batch's own reports) is the bank rows `own`. With the bank equal to the
+/// batch's reports (`own` = 0..b) it is [`clip_loss`].
 ///
 /// # Shapes
 /// - `image`: `[b, e]`, `bank`: `[m, e]`, unit-length rows; `own`: `[b]` (u32)
@@ -149,7 +149,11 @@ pub fn bank_clip_loss(
 ) -> Result<Tensor> {
     let (b, e) = image.dims2()?;
     let (m, be) = bank.dims2()?;
-    if be != e || own.dims1()? != b || bank_targets.dims2()? != (b, m) {
+    if be != e
+        || own.dims1()? != b
+        || bank_targets.dims2()? != (b, m)
+        || batch_targets.dims2()? != (b, b)
+    {
         bail!(
             "bank_clip_loss: image {:?}, bank {:?}, own {:?}, targets {:?} do not fit",
             image.dims(),
