@@ -448,12 +448,10 @@ fn run_epoch(
             cfg.text_lr_scale
         };
         opt.set_lr_scale("text.", text_scale);
-        let mut text = Vec::with_capacity(b * ctx.reports.dim);
         let mut labels = Vec::with_capacity(b);
         let mut texts = Vec::with_capacity(b);
         for (&idx, &flipped) in batch.indices.iter().zip(&batch.flipped) {
-            let (emb, report) = ctx.reports.train_pair(idx, flipped);
-            text.extend_from_slice(emb);
+            let (_, report) = ctx.reports.train_pair(idx, flipped);
             labels.push(train_set[idx].label);
             texts.push(report);
         }
@@ -479,6 +477,9 @@ fn run_epoch(
                 &batch.flipped,
             )?,
             None => {
+                let text: Vec<f32> = (batch.indices.iter().zip(&batch.flipped))
+                    .flat_map(|(&i, &m)| ctx.reports.train_pair(i, m).0.iter().copied())
+                    .collect();
                 let t = Tensor::from_vec(text, (b, ctx.reports.dim), ctx.device)?;
                 let txt = ctx.model.encode_text_train(&t)?; // [b, e]
                 let targets =
