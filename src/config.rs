@@ -6,10 +6,12 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
+mod augment;
 mod train;
+pub use augment::{AugmentConfig, AugmentSpace};
 pub use train::{
-    AugmentConfig, AugmentSpace, ClipConfig, DEFAULT_VOXEL_STD_FLOOR, OptimConfig, Positives,
-    Schedule, TextHeadKind, TextPooling, TrainConfig,
+    ClipConfig, DEFAULT_VOXEL_STD_FLOOR, OptimConfig, Positives, Schedule, TextHeadKind,
+    TextPooling, TrainConfig,
 };
 
 /// The model input grid: `[depth, height, width]` = 16 axial slices of 112 x 112.
