@@ -10,9 +10,13 @@ mod augment;
 mod train;
 pub use augment::{AugmentConfig, AugmentSpace};
 pub use train::{
-    ClipConfig, DEFAULT_VOXEL_STD_FLOOR, OptimConfig, Positives, Schedule, TextHeadKind,
-    TextPooling, TrainConfig,
+    ClipConfig, DEFAULT_VOXEL_STD_FLOOR, MAX_EPOCHS, OptimConfig, Positives, Schedule,
+    TextHeadKind, TextPooling, TrainConfig,
 };
+
+/// The widest layer a config may ask for (embedding, tower level, text head): far above any
+/// useful model, low enough that a typo in a `config.json` cannot ask for terabytes.
+pub const MAX_WIDTH: usize = 4096;
 
 /// The model input grid: `[depth, height, width]` = 16 axial slices of 112 x 112.
 pub const MODEL_GRID: [usize; 3] = [16, 112, 112];
@@ -298,8 +302,11 @@ impl ImageTowerConfig {
 
     /// Checks ranges; returns a readable message on the first problem.
     pub fn validate(&self) -> Result<(), String> {
-        if self.embed_dim == 0 {
-            return Err("the embedding width must be at least 1".into());
+        if !(1..=MAX_WIDTH).contains(&self.embed_dim) {
+            return Err(format!(
+                "the embedding width must be 1 to {MAX_WIDTH}, got {}",
+                self.embed_dim
+            ));
         }
         if self.preset == TowerPreset::Paper {
             return Ok(());
@@ -320,8 +327,10 @@ impl ImageTowerConfig {
         }
         let mut c_in = Self::IN_CHANNELS;
         for &c_out in &self.f_maps {
-            if c_out == 0 {
-                return Err("--f-maps widths must be at least 1".into());
+            if !(1..=MAX_WIDTH).contains(&c_out) {
+                return Err(format!(
+                    "--f-maps widths must be 1 to {MAX_WIDTH}, got {c_out}"
+                ));
             }
             // GroupNorm runs on the input channels of both convs of a level: 8 groups, or 1
             // when there are fewer than 8 channels, so 8 or more must be a multiple of 8.

@@ -222,6 +222,23 @@ fn non_finite_voxels_are_replaced_with_a_warning() {
 }
 
 #[test]
+fn values_beyond_any_intensity_are_refused() {
+    // A checkerboard of ±3e38 (finite in f32) would overflow into NaN when interpolated.
+    let values: Vec<f32> = (0..8)
+        .map(|n| if n % 2 == 0 { 3e38 } else { -3e38 })
+        .collect();
+    let bytes = nifti(false, &[2, 2, 2], 16, &payload_f32(false, &values));
+    error_for("overflow.nii", &bytes, "voxel values reach 3.000e38");
+    // Large but plausible values still load.
+    let values: Vec<f32> = (0..8).map(|n| n as f32 * 1e9).collect();
+    let l = load(
+        "large.nii",
+        &nifti(false, &[2, 2, 2], 16, &payload_f32(false, &values)),
+    );
+    assert_eq!(l.info.max, 7e9);
+}
+
+#[test]
 fn nifti2_is_refused() {
     let mut b = vec![0u8; 600];
     b[0..4].copy_from_slice(&540i32.to_le_bytes());

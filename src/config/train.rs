@@ -7,7 +7,7 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
-use super::{AugmentConfig, AugmentSpace, ImageTowerConfig, TowerPreset};
+use super::{AugmentConfig, AugmentSpace, ImageTowerConfig, MAX_WIDTH, TowerPreset};
 
 /// How pooled report embeddings reach the joint space.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -183,8 +183,11 @@ impl ClipConfig {
     /// Checks ranges; returns a readable message on the first problem.
     pub fn validate(&self) -> Result<(), String> {
         self.image.validate()?;
-        if self.text_head != TextHeadKind::Linear && self.text_hidden == 0 {
-            return Err("text_hidden must be at least 1".into());
+        if self.text_head != TextHeadKind::Linear && !(1..=MAX_WIDTH).contains(&self.text_hidden) {
+            return Err(format!(
+                "text_hidden must be 1 to {MAX_WIDTH}, got {}",
+                self.text_hidden
+            ));
         }
         if !(self.max_logit_scale.is_finite() && self.max_logit_scale >= 1.0) {
             return Err("max_logit_scale must be a finite number >= 1".into());
@@ -201,6 +204,9 @@ impl ClipConfig {
         Ok(())
     }
 }
+
+/// The most epochs a run may ask for (a bound that keeps step counts far from overflow).
+pub const MAX_EPOCHS: usize = 100_000;
 
 /// Learning-rate schedule.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -423,8 +429,11 @@ impl TrainConfig {
         if self.augment.space == AugmentSpace::Standardized && !self.model.voxel_norm {
             return Err("augment.space = standardized needs model.voxel_norm = true".into());
         }
-        if self.epochs == 0 {
-            return Err("epochs must be at least 1".into());
+        if !(1..=MAX_EPOCHS).contains(&self.epochs) {
+            return Err(format!(
+                "epochs must be 1 to {MAX_EPOCHS}, got {}",
+                self.epochs
+            ));
         }
         let o = &self.optim;
         if !(o.lr.is_finite() && o.lr > 0.0) {
@@ -529,5 +538,19 @@ mod tests {
         assert!(!old.model.side_head && old.side_loss_weight == 0.0);
         assert!("labels".parse::<Positives>().is_err());
         assert_eq!("label".parse::<Positives>().unwrap(), Positives::Label);
+        let long = TrainConfig {
+            epochs: usize::MAX,
+            ..TrainConfig::default()
+        };
+        assert!(long.validate().unwrap_err().contains("epochs must be 1 to"));
+        // A typo in a run's config.json cannot ask for terabytes.
+        for json in [
+            r#"{"model": {"image": {"embed_dim": 1099511627776}}}"#,
+            r#"{"model": {"image": {"f_maps": [16, 1048576]}}}"#,
+            r#"{"model": {"text_hidden": 1099511627776}}"#,
+        ] {
+            let c: TrainConfig = serde_json::from_str(json).unwrap();
+            assert!(c.validate().unwrap_err().contains("4096"), "{json}");
+        }
     }
 }

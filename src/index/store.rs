@@ -149,6 +149,13 @@ impl EmbeddingIndex {
     /// Checks counts, dimensions and finiteness.
     pub fn validate(&self) -> Result<(), IndexError> {
         let n = self.entries.len();
+        if self.dim > crate::config::MAX_WIDTH {
+            return Err(IndexError::Inconsistent(format!(
+                "embedding dimension {} (a model's is at most {})",
+                self.dim,
+                crate::config::MAX_WIDTH
+            )));
+        }
         for (what, vs) in [("image", &self.image), ("report", &self.text)] {
             if vs.len() != n {
                 return Err(IndexError::Inconsistent(format!(

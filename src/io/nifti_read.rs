@@ -16,6 +16,9 @@
 //!   hold all the data its header claims. 1-D and 2-D inputs get size 1 on missing axes.
 //! - **NaN / ±Inf voxels** (after scaling, including values beyond `f32` range) become `0.0`
 //!   with a warning giving their count; a volume with no finite voxel at all is an error.
+//!   Finite values beyond ±[`MAX_MAGNITUDE`] are an error: no MR intensity comes near, they
+//!   mean a wrong datatype, byte order or `scl_slope`, and `f32` arithmetic on them
+//!   (interpolation, blurring) would overflow into NaN.
 //! - **Scaling**: `v * scl_slope + scl_inter` when `scl_slope` is finite and non-zero (as
 //!   nibabel); otherwise the stored values are used as they are.
 //! - **world_from_voxel**: sform when `sform_code > 0`, else qform when `qform_code > 0`,
@@ -360,6 +363,9 @@ fn vox_offset(v: f32) -> std::result::Result<u128, String> {
 }
 
 /// Decodes the first volume's bytes and assembles the result.
+/// Largest voxel magnitude accepted (after scaling).
+pub const MAX_MAGNITUDE: f32 = 1e30;
+
 fn build(layout: &Layout, data: &[u8]) -> std::result::Result<LoadedNifti, String> {
     let h = &layout.header;
     let (slope, inter) = scaling(h.scl_slope, h.scl_inter)?;
@@ -384,6 +390,13 @@ fn build(layout: &Layout, data: &[u8]) -> std::result::Result<LoadedNifti, Strin
     if non_finite == values.len() {
         return Err(format!(
             "no finite voxel: all {non_finite} voxels are NaN or infinite after scaling"
+        ));
+    }
+    if min < -MAX_MAGNITUDE || max > MAX_MAGNITUDE {
+        return Err(format!(
+            "voxel values reach {:.3e}, beyond ±{MAX_MAGNITUDE:e}: no MR intensity comes near \
+             (wrong datatype, byte order or scl_slope?)",
+            if max > MAX_MAGNITUDE { max } else { min }
         ));
     }
     if non_finite > 0 {

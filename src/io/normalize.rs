@@ -18,6 +18,14 @@ pub enum NormalizeError {
     /// The mask selects no voxel of this channel.
     #[error("no head foreground voxels to normalise")]
     EmptyMask,
+    /// The clip range is not finite (only reachable when resampled intensities overflowed).
+    #[error("the intensities inside the head are not finite (clip range {lo} to {hi})")]
+    NonFinite {
+        /// Lower clip value.
+        lo: f32,
+        /// Upper clip value.
+        hi: f32,
+    },
     /// The channel has (almost) no intensity variation inside the mask.
     #[error("the image is flat inside the head (intensity standard deviation {std:.3e})")]
     Flat {
@@ -146,6 +154,13 @@ pub fn channel_stats(values: &[f32], mask: &[bool]) -> Result<ChannelStats, Norm
     let (p_lo, p_hi) = CLIP_PERCENTILES;
     let clip = percentiles(&inside, &[p_lo, p_hi]).ok_or(NormalizeError::EmptyMask)?;
     let (clip_lo, clip_hi) = (clip[0], clip[1]);
+    // `f32::clamp` panics on a NaN bound; the reader's magnitude limit keeps this unreachable.
+    if !(clip_lo.is_finite() && clip_hi.is_finite() && clip_lo <= clip_hi) {
+        return Err(NormalizeError::NonFinite {
+            lo: clip_lo,
+            hi: clip_hi,
+        });
+    }
     let n = inside.len() as f64;
     let mean = inside
         .iter()
@@ -277,5 +292,11 @@ mod tests {
             normalize_channel(&mut v, &[false, false]),
             Err(NormalizeError::EmptyMask)
         );
+        // A NaN voxel sorts last in total order and makes the upper clip bound non-finite.
+        let mut nan = vec![1.0f32, 2.0, 3.0, f32::NAN];
+        assert!(matches!(
+            normalize_channel(&mut nan, &[true; 4]),
+            Err(NormalizeError::NonFinite { .. })
+        ));
     }
 }

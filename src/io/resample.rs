@@ -82,9 +82,13 @@ pub fn antialias_sigmas(src: &Affine, world_from_grid: &Affine) -> Result<[f64; 
     Ok(sigmas)
 }
 
-/// Normalised 1-D Gaussian taps for `sigma` (voxels), radius `ceil(3 sigma)`.
-fn gaussian_kernel(sigma: f64) -> Vec<f32> {
-    let radius = (3.0 * sigma).ceil().max(1.0) as usize;
+/// Normalised 1-D Gaussian taps for `sigma` (voxels), radius `ceil(3 sigma)` but at most
+/// `max_radius`: an axis of `n` voxels never reads a tap farther than `n - 1` from the centre
+/// (and [`convolve_axis`] renormalises the taps it reads), so capping at `n` changes nothing
+/// but keeps absurd voxel sizes (sigma 1e29 from a 1e-30 mm pixdim) from allocating without
+/// bound.
+fn gaussian_kernel(sigma: f64, max_radius: usize) -> Vec<f32> {
+    let radius = (3.0 * sigma).ceil().max(1.0).min(max_radius.max(1) as f64) as usize;
     let taps: Vec<f64> = (0..=2 * radius)
         .map(|t| {
             let x = t as f64 - radius as f64;
@@ -159,7 +163,7 @@ pub fn gaussian_prefilter(vol: &Volume, sigmas: [f64; 3]) -> Volume {
     let mut cur = vol.clone();
     for (axis, &sigma) in sigmas.iter().enumerate() {
         if sigma > 0.0 && vol.dims[axis] > 1 {
-            cur.data = convolve_axis(&cur, axis, &gaussian_kernel(sigma));
+            cur.data = convolve_axis(&cur, axis, &gaussian_kernel(sigma, vol.dims[axis]));
         }
     }
     cur
@@ -321,11 +325,39 @@ mod tests {
     }
 
     #[test]
+    fn a_kernel_wider_than_the_axis_is_capped_without_changing_the_result() {
+        let dims = [3, 4, 5];
+        let data: Vec<f32> = (0..60).map(|n| ((n * 13) % 11) as f32).collect();
+        let v = Volume::new(dims, data, Affine::identity()).unwrap();
+        // Uncapped (radius 150 on a 5-voxel axis) and capped kernels read the same taps.
+        let wide = convolve_axis(&v, 2, &gaussian_kernel(50.0, usize::MAX));
+        let capped = gaussian_prefilter(&v, [0.0, 0.0, 50.0]);
+        for (a, b) in wide.iter().zip(&capped.data) {
+            assert!((a - b).abs() < 1e-5, "{a} vs {b}");
+        }
+        // A sigma from a 1e-30 mm voxel: a flat kernel, so every line becomes its mean.
+        let flat = gaussian_prefilter(&v, [0.0, 0.0, 1e29]);
+        for j in 0..4 {
+            for i in 0..3 {
+                let line: Vec<usize> = (0..5).map(|k| i + 3 * (j + 4 * k)).collect();
+                let mean = line.iter().map(|&n| v.data[n]).sum::<f32>() / 5.0;
+                for &n in &line {
+                    assert!(
+                        (flat.data[n] - mean).abs() < 1e-4,
+                        "{} vs {mean}",
+                        flat.data[n]
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
     fn convolution_matches_a_naive_reference_on_every_axis() {
         let dims = [6, 5, 7];
         let data: Vec<f32> = (0..210).map(|n| ((n * 37) % 17) as f32).collect();
         let v = Volume::new(dims, data, Affine::identity()).unwrap();
-        let kernel = gaussian_kernel(0.9);
+        let kernel = gaussian_kernel(0.9, 8);
         let radius = kernel.len() as isize / 2;
         for axis in 0..3 {
             let got = convolve_axis(&v, axis, &kernel);

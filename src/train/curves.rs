@@ -108,11 +108,13 @@ fn draw_panel(svg: &mut String, p: &Panel, x0: f64) {
     let (y_lo, y_hi) = p.y_range.unwrap_or_else(|| {
         let lo = all().map(|pt| pt.1).fold(f64::INFINITY, f64::min);
         let hi = all().map(|pt| pt.1).fold(f64::NEG_INFINITY, f64::max);
+        // Losses are never negative: keep the axis at 0 unless the data go below it.
+        let floor = |v: f64| if lo >= 0.0 { v.max(0.0) } else { v };
         if lo.is_finite() && hi > lo {
             let pad = 0.05 * (hi - lo);
-            ((lo - pad).max(0.0), hi + pad)
+            (floor(lo - pad), hi + pad)
         } else if lo.is_finite() {
-            ((lo - 1.0).max(0.0), lo + 1.0)
+            (floor(lo - 1.0), lo + 1.0)
         } else {
             (0.0, 1.0)
         }
@@ -242,6 +244,14 @@ mod tests {
         let first = svg.split("<polyline points=\"").nth(1).unwrap();
         let pts = first.split('"').next().unwrap();
         assert_eq!(pts.split(' ').count(), 12);
+    }
+
+    #[test]
+    fn negative_losses_from_a_hand_edited_file_still_draw() {
+        // Every loss below 0: the axis follows the data instead of stopping at 0.
+        let svg = render_svg(&[("edited".into(), metrics(3, -5.0))]);
+        assert_eq!(svg.matches("<polyline").count(), 4);
+        assert!(!svg.contains("NaN"));
     }
 
     #[test]

@@ -12,7 +12,7 @@ use candle_nn::VarMap;
 use serde::{Deserialize, Serialize};
 
 use super::schedule::LrSchedule;
-use crate::config::TrainConfig;
+use crate::config::{MAX_EPOCHS, TrainConfig};
 use crate::io::IoError;
 use crate::io::atomic::write_atomic;
 use crate::model::checkpoint::{CheckpointError, load_varmap};
@@ -159,9 +159,18 @@ pub fn read_resume(dir: &Path) -> Result<Option<ResumeState>, IoError> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(IoError::os("read", &path, e)),
     };
-    serde_json::from_slice(&bytes)
-        .map(Some)
-        .map_err(|e| IoError::invalid(&path, format!("unreadable resume state: {e}")))
+    let state: ResumeState = serde_json::from_slice(&bytes)
+        .map_err(|e| IoError::invalid(&path, format!("unreadable resume state: {e}")))?;
+    if state.epoch > MAX_EPOCHS {
+        return Err(IoError::invalid(
+            &path,
+            format!(
+                "resume state names epoch {}, beyond any run ({MAX_EPOCHS} at most)",
+                state.epoch
+            ),
+        ));
+    }
+    Ok(Some(state))
 }
 
 /// Writes `resume.json` atomically.
@@ -281,5 +290,29 @@ mod tests {
             .unwrap()
             .to_string();
         assert!(err.contains("config.json"), "{err}");
+    }
+
+    #[test]
+    fn a_resume_state_beyond_any_run_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(read_resume(dir.path()).unwrap().is_none());
+        let cfg = TrainConfig::default();
+        let mut state = ResumeState {
+            epoch: 3,
+            global_step: 105,
+            best_score: 0.2,
+            best_epoch: 2,
+            schedule: LrSchedule::new(cfg.schedule, cfg.optim.lr, 35, cfg.epochs),
+            checkpoint: "resume-0003.safetensors".into(),
+        };
+        write_resume(dir.path(), &state).unwrap();
+        assert_eq!(read_resume(dir.path()).unwrap().unwrap().epoch, 3);
+        state.epoch = usize::MAX;
+        write_resume(dir.path(), &state).unwrap();
+        let err = read_resume(dir.path()).unwrap_err().to_string();
+        assert!(
+            err.contains("beyond any run") && err.contains(RESUME_FILE),
+            "{err}"
+        );
     }
 }

@@ -8,7 +8,7 @@ use candle_nn::VarBuilder;
 use candle_transformers::models::bert::BertModel;
 use candle_transformers::models::distilbert::DistilBertModel;
 use sha2::{Digest, Sha256};
-use tokenizers::{Encoding, Tokenizer, TruncationParams};
+use tokenizers::{Encoding, PostProcessor, Tokenizer, TruncationParams};
 
 use super::config::{Arch, ModelConfig, parse_config};
 use super::{Pooling, TextError, TextModelKind};
@@ -211,6 +211,19 @@ fn load_tokenizer(bytes: &[u8], max_len: usize, path: &Path) -> Result<Tokenizer
     let mut tokenizer = Tokenizer::from_bytes(bytes)
         .map_err(|e| TextError::invalid(path, format!("tokenizer.json is unusable ({e})")))?;
     tokenizer.with_padding(None);
+    // The tokenizers crate subtracts the special tokens from the length unchecked.
+    let added = tokenizer
+        .get_post_processor()
+        .map_or(0, |p| p.added_tokens(false));
+    if added >= max_len {
+        return Err(TextError::invalid(
+            path,
+            format!(
+                "the tokenizer adds {added} special tokens, but the model holds only {max_len} \
+                 positions"
+            ),
+        ));
+    }
     tokenizer
         .with_truncation(Some(TruncationParams {
             max_length: max_len,
@@ -292,6 +305,20 @@ mod tests {
     fn the_encoder_can_move_to_a_worker_thread() {
         fn send_sync<T: Send + Sync>() {}
         send_sync::<TextEncoder>();
+    }
+
+    #[test]
+    fn a_model_too_short_for_the_special_tokens_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        super::super::tiny::write_random_model(dir.path(), TextModelKind::Bert, 1).unwrap();
+        let path = dir.path().join("tokenizer.json");
+        let bytes = fs::read(&path).unwrap();
+        // `[CLS] ... [SEP]`: two special tokens need at least three positions.
+        let err = load_tokenizer(&bytes, 2, &path).unwrap_err().to_string();
+        assert!(err.contains("adds 2 special tokens"), "{err}");
+        let tokenizer = load_tokenizer(&bytes, 3, &path).unwrap();
+        let ids = tokenizer.encode("left frontal infarct", true).unwrap();
+        assert_eq!(ids.get_ids().len(), 3);
     }
 
     #[test]
