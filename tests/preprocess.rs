@@ -267,6 +267,19 @@ fn study_errors_name_the_file() {
         msg.contains("does not overlap") && msg.ends_with("dwi.nii"),
         "{msg}"
     );
+
+    // Absurd voxel sizes (2e-12 mm across, 5e12 mm thick): the anti-aliasing kernel would
+    // span 1e12 voxels; the study is refused for not covering the head, without a panic.
+    let dir = tmp.path().join("absurd_dwi");
+    let mut geometries = small_geometries();
+    geometries[0].world_from_voxel = affine([-2e-12, -2.0, 5e12], [0.0, 63.0, -50.0]);
+    write_study(&dir, &geometries, small_phantom, "Normal.\n");
+    let study = load_study(&dir).unwrap();
+    let msg = format!("{:#}", preprocess_study(&study).unwrap_err());
+    assert!(
+        msg.contains("covers only") && msg.ends_with("dwi.nii"),
+        "{msg}"
+    );
 }
 
 #[test]
