@@ -182,6 +182,13 @@ impl BrainclipApp {
             Ok(events) => {
                 for e in events {
                     self.view.on_event(&e, &self.settings);
+                    match &e {
+                        crate::worker::Event::StudyLoaded { slot, .. } => {
+                            self.textures.forget(Some(*slot));
+                        }
+                        crate::worker::Event::Explained(_) => self.textures.forget(None),
+                        _ => {}
+                    }
                     if let crate::worker::Event::CohortOpened(info) = &e {
                         self.settings.remember_cohort(info.root.clone());
                     }

@@ -14,9 +14,10 @@ use eframe::egui::{self, Color32, ColorImage, PointerButton, Pos2, Rect, Sense, 
 use crate::io::display::{sample_axial, value_at, window_grey};
 use crate::worker::{Explanation, LoadedStudy, Slot};
 
-/// What a texture shows; a different key rebuilds it.
-/// What a slice's samples depend on. Studies and explanations are told apart by their
-/// allocation (each load is a new `Arc`), so a reloaded study never shows a stale slice.
+/// What a slice's samples depend on; a different key resamples. Studies and explanations
+/// are told apart by their allocation (each load is a new `Arc`); since a freed one's
+/// address can come back, [`SliceTextures::forget`] drops a slot's slices when a new study
+/// or overlay arrives.
 #[derive(Debug, Clone, Copy, PartialEq)]
 struct SampleKey {
     study: usize,
@@ -67,6 +68,14 @@ pub struct SliceRequest<'a> {
 }
 
 impl SliceTextures {
+    /// Drops the cached slices of `slot` (a new study arrived for it), or of every slot with
+    /// `None` (a new overlay). The cache keys hold addresses: a study freed while its slot
+    /// was not drawn could hand its address to the next one and be shown in its place.
+    pub fn forget(&mut self, slot: Option<Slot>) {
+        self.map
+            .retain(|(s, _), _| slot.is_some_and(|slot| *s != slot));
+    }
+
     fn texture(&mut self, ctx: &egui::Context, r: &SliceRequest<'_>) -> Option<TextureHandle> {
         let sample = SampleKey {
             study: std::ptr::from_ref(r.study) as usize,
@@ -307,6 +316,40 @@ pub fn slice_ui(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn forget_drops_one_slot_or_every_slot() {
+        let ctx = egui::Context::default();
+        let mut textures = SliceTextures::default();
+        let key = TextureKey {
+            sample: SampleKey {
+                study: 1,
+                z_bits: 0,
+                radiological: false,
+                overlay: 0,
+            },
+            window: (0, 0),
+            opacity: 0,
+        };
+        for slot in [Slot::Primary, Slot::Compare] {
+            for seq in 0..3 {
+                let image = ColorImage::new([2, 2], vec![Color32::BLACK; 4]);
+                let texture = ctx.load_texture("t", image, egui::TextureOptions::LINEAR);
+                let cached = CachedSlice {
+                    key,
+                    values: vec![0.0; 4],
+                    heat: None,
+                    texture,
+                };
+                textures.map.insert((slot, seq), cached);
+            }
+        }
+        textures.forget(Some(Slot::Primary));
+        assert_eq!(textures.map.len(), 3);
+        assert!(textures.map.keys().all(|(s, _)| *s == Slot::Compare));
+        textures.forget(None);
+        assert!(textures.map.is_empty());
+    }
 
     #[test]
     fn colour_windows_grey_and_blends_strong_heat_only() {

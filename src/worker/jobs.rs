@@ -255,6 +255,8 @@ impl Worker {
     fn load_study(&mut self, slot: Slot, study_id: &str) -> anyhow::Result<()> {
         let cohort = self.cohort.as_ref().context("no cohort is open")?;
         let dir = cohort.study_dir(study_id);
+        // Three NIfTI reads and their display windows: a second or more for large scans.
+        let _p = self.out.progress(format!("opening {study_id}"), 0);
         let study = load_study(&dir)?;
         let label = self.samples.get(study_id).map(|s| s.label);
         let loaded = read_for_display(&study, label)?;

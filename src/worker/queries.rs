@@ -75,6 +75,7 @@ pub(super) fn text_query(w: &Worker, text: &str, k: usize) -> anyhow::Result<()>
         anyhow::bail!("the query text is empty");
     }
     let (session, index) = open(w)?;
+    let _p = w.out.progress("embedding the query", 0);
     let q = session.embed_texts(&[text])?;
     let hits = index.query_image(&q[0], k, None);
     w.out.emit(Event::TextResults {
@@ -117,15 +118,21 @@ fn ranked(
     hits: &[Hit],
     thumbs: Option<(f32, bool)>,
 ) -> Vec<RankedStudy> {
+    // Each thumbnail reads one cached study tensor (2.4 MB) from disk.
+    let p = thumbs.map(|_| w.out.progress("loading similar studies", hits.len()));
     hits.iter()
         .map(|h| {
             let e = &index.entries[h.index];
+            let thumbnail = thumbs.and_then(|(f, r)| thumbnail(w, &e.study_id, f, r));
+            if let Some(p) = &p {
+                p.tick();
+            }
             RankedStudy {
                 study_id: e.study_id.clone(),
                 score: h.score,
                 label: e.label,
                 report: e.report.clone(),
-                thumbnail: thumbs.and_then(|(f, r)| thumbnail(w, &e.study_id, f, r)),
+                thumbnail,
             }
         })
         .collect()
