@@ -68,7 +68,10 @@ fn synth_inspect_preprocess_sheet_pipeline() {
     let inside = reg["head_inside"].as_f64().unwrap();
     assert!((0.0..=1.0).contains(&inside), "{reg}");
     assert!(reg["registered_grid"].is_boolean(), "{reg}");
-    assert_eq!(reg["params"].is_array(), reg["nmi"].is_number(), "{reg}");
+    // A clean synthetic head registers: nine parameters and a positive NMI, no error.
+    assert!(reg["error"].is_null(), "{reg}");
+    assert_eq!(reg["params"].as_array().map(Vec::len), Some(9), "{reg}");
+    assert!(reg["nmi"].as_f64().is_some_and(|v| v > 0.0), "{reg}");
 
     let pre = ok(&brainclip(&["preprocess", "--cohort", c, "--json"]));
     let pre: serde_json::Value = serde_json::from_str(pre.trim()).unwrap();

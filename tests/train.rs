@@ -422,8 +422,21 @@ fn kill_dash_nine_mid_epoch_then_resume_matches_an_uninterrupted_run() {
         "the run finished before it could be killed"
     );
 
+    // The epochs the checkpoint holds must survive the resume as they are: a run started
+    // over would write them again with other `seconds`.
+    let resume: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run.join("resume.json")).unwrap()).unwrap();
+    let kept = resume["epoch"].as_u64().unwrap() as usize;
+    assert!(kept >= 1, "no epoch was checkpointed before the kill");
+    let before = read_metrics(&run);
+
     ok(&train(&run, &["--resume", "--epochs", epochs]));
     let metrics = read_metrics(&run);
+    assert_eq!(
+        metrics[..kept],
+        before[..kept],
+        "finished epochs were redone"
+    );
     let epochs_seen: Vec<u64> = metrics
         .iter()
         .map(|m| m["epoch"].as_u64().unwrap())
@@ -446,7 +459,8 @@ fn kill_dash_nine_mid_epoch_then_resume_matches_an_uninterrupted_run() {
     assert_eq!(ref_metrics[2]["train_loss"], metrics[2]["train_loss"]);
     // Resuming a finished run changes nothing; resuming nothing is refused.
     ok(&train(&run, &["--resume", "--epochs", epochs]));
-    assert_eq!(read_metrics(&run).len(), 3);
+    assert_eq!(read_metrics(&run), metrics);
+    assert!(std::fs::read(run.join("last.safetensors")).unwrap() == b);
     let none = train(&f.root.join("nothing"), &["--resume"]);
     assert!(!none.status.success());
     assert!(String::from_utf8_lossy(&none.stderr).contains("nothing to resume"));

@@ -86,6 +86,28 @@ fn shuffled_reports_lose_retrieval_and_intervals_bracket() {
 }
 
 #[test]
+fn the_two_retrieval_directions_are_told_apart() {
+    // Image 1 lies between both reports: reports find their images (R@1 1), but image 1
+    // ties its own report with report 0, and ties count against the query (R@1 0.5).
+    let axis = |weights: &[(usize, f32)]| {
+        let mut v = vec![0.0f32; 8];
+        for &(i, w) in weights {
+            v[i] = w;
+        }
+        v
+    };
+    let h = std::f32::consts::FRAC_1_SQRT_2;
+    let image = vec![axis(&[(0, 1.0)]), axis(&[(0, h), (1, h)])];
+    let text = vec![axis(&[(0, 1.0)]), axis(&[(1, 1.0)])];
+    let labels = [Label::Infarct, Label::Tumor];
+    let p = prompts();
+    let r = evaluate(&inputs(&image, &text, &labels, &p), 0, 0).unwrap();
+    assert_eq!(r.text_to_image.r1, 1.0);
+    assert_eq!(r.image_to_text.r1, 0.5);
+    assert_eq!(r.image_to_text.median_rank, 1.5);
+}
+
+#[test]
 fn json_has_exactly_the_documented_keys() {
     let (image, labels) = split(10, 5);
     let p = prompts();

@@ -277,6 +277,13 @@ mod tests {
         );
         // The outlier was clipped to the 99.5th percentile, so it is not far out.
         assert!(v[1200] < 3.0);
+        // Outside the mask the background is clipped up to the mask's lowest values.
+        let floor = inside.iter().copied().fold(f64::INFINITY, f64::min);
+        assert!(
+            v[1000..1200]
+                .iter()
+                .all(|&x| (f64::from(x) - floor).abs() < 1e-5)
+        );
     }
 
     #[test]

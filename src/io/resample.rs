@@ -303,6 +303,17 @@ mod tests {
         // Finer grid than source: no prefilter.
         let s = antialias_sigmas(&diag(2.0, 2.0, 5.0, [0.0; 3]), &grid).unwrap();
         assert_eq!(s[0], 0.0);
+        // Sagittal storage: voxel axis 0 runs along world z (5 mm), 1 along x (0.7 mm), 2
+        // along -y (0.9 mm); each sigma must use the grid's spacing along its own direction.
+        let sagittal = Affine::from_parts(
+            [[0.0, 0.7, 0.0], [0.0, 0.0, -0.9], [5.0, 0.0, 0.0]],
+            [0.0; 3],
+        );
+        let s = antialias_sigmas(&sagittal, &diag(1.8, 2.0, 9.0, [0.0; 3])).unwrap();
+        let want = [0.4 * 9.0 / 5.0, 0.4 * 1.8 / 0.7, 0.4 * 2.0 / 0.9];
+        for (got, want) in s.iter().zip(want) {
+            assert!((got - want).abs() < 1e-9, "{s:?}");
+        }
     }
 
     #[test]

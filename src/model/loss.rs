@@ -234,6 +234,30 @@ mod tests {
                 "{mode}: {got} vs {want}"
             );
         }
+        // An asymmetric target (row i: 0.7 on i, 0.3 on i + 1): the text -> image half must
+        // read it transposed.
+        let cyclic: Vec<f32> = (0..16)
+            .map(|k| match (k % 4 + 4 - k / 4) % 4 {
+                0 => 0.7,
+                1 => 0.3,
+                _ => 0.0,
+            })
+            .collect();
+        let t = Tensor::from_vec(cyclic, (4, 4), &dev).unwrap();
+        let got = clip_loss(&img, &txt, &scale, &t).unwrap();
+        let want = reference(&rows_of(&img), &rows_of(&txt), 7.5, &rows_of(&t));
+        let got = f64::from(got.to_scalar::<f32>().unwrap());
+        assert!((got - want).abs() < 1e-4, "asymmetric: {got} vs {want}");
+        let transposed = reference(
+            &rows_of(&img),
+            &rows_of(&txt),
+            7.5,
+            &rows_of(&t.t().unwrap()),
+        );
+        assert!(
+            (want - transposed).abs() > 1e-3,
+            "the check cannot tell the halves apart"
+        );
     }
 
     #[test]
