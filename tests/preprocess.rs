@@ -256,30 +256,32 @@ fn study_errors_name_the_file() {
         "{msg}"
     );
 
-    // DWI stored 300 mm to the right of everything else: no overlap with the head.
-    let dir = tmp.path().join("far_dwi");
-    let mut geometries = small_geometries();
-    geometries[0].world_from_voxel = affine([-2.0, -2.0, 5.0], [355.0, 63.0, -50.0]);
-    write_study(&dir, &geometries, small_phantom, "Normal.\n");
-    let study = load_study(&dir).unwrap();
-    let msg = format!("{:#}", preprocess_study(&study).unwrap_err());
-    assert!(
-        msg.contains("does not overlap") && msg.ends_with("dwi.nii"),
-        "{msg}"
-    );
-
-    // Absurd voxel sizes (2e-12 mm across, 5e12 mm thick): the anti-aliasing kernel would
-    // span 1e12 voxels; the study is refused for not covering the head, without a panic.
-    let dir = tmp.path().join("absurd_dwi");
-    let mut geometries = small_geometries();
-    geometries[0].world_from_voxel = affine([-2e-12, -2.0, 5e12], [0.0, 63.0, -50.0]);
-    write_study(&dir, &geometries, small_phantom, "Normal.\n");
-    let study = load_study(&dir).unwrap();
-    let msg = format!("{:#}", preprocess_study(&study).unwrap_err());
-    assert!(
-        msg.contains("covers only") && msg.ends_with("dwi.nii"),
-        "{msg}"
-    );
+    // A DWI whose geometry keeps it off the head, each refused naming the DWI file:
+    // - stored 300 mm to the right of everything else: no overlap with the head;
+    // - absurd voxel sizes (2e-12 mm across, 5e12 mm thick): the anti-aliasing kernel would
+    //   span 1e12 voxels; refused for not covering the head, without a panic.
+    for (name, step, origin, problem) in [
+        (
+            "far_dwi",
+            [-2.0, -2.0, 5.0],
+            [355.0, 63.0, -50.0],
+            "does not overlap",
+        ),
+        (
+            "absurd_dwi",
+            [-2e-12, -2.0, 5e12],
+            [0.0, 63.0, -50.0],
+            "covers only",
+        ),
+    ] {
+        let dir = tmp.path().join(name);
+        let mut geometries = small_geometries();
+        geometries[0].world_from_voxel = affine(step, origin);
+        write_study(&dir, &geometries, small_phantom, "Normal.\n");
+        let study = load_study(&dir).unwrap();
+        let msg = format!("{:#}", preprocess_study(&study).unwrap_err());
+        assert!(msg.contains(problem) && msg.ends_with("dwi.nii"), "{msg}");
+    }
 }
 
 #[test]

@@ -27,7 +27,7 @@ pub use state::AppState;
 pub use view::ViewState;
 
 use crate::train::CancelToken;
-use crate::worker::{Command, DemoSetup, SendError, Slot, WorkerHandle};
+use crate::worker::{Command, DemoSetup, Event, SendError, Slot, WorkerHandle};
 use slices::SliceTextures;
 
 /// Key of the persisted settings in eframe storage.
@@ -183,17 +183,13 @@ impl BrainclipApp {
                 for e in events {
                     self.view.on_event(&e, &self.settings);
                     match &e {
-                        crate::worker::Event::StudyLoaded { slot, .. } => {
-                            self.textures.forget(Some(*slot));
+                        Event::StudyLoaded { slot, .. } => self.textures.forget(Some(*slot)),
+                        Event::Explained(_) => self.textures.forget(None),
+                        Event::CohortOpened(info) => {
+                            self.settings.remember_cohort(info.root.clone());
                         }
-                        crate::worker::Event::Explained(_) => self.textures.forget(None),
+                        Event::RunOpened(info) => self.settings.last_run = Some(info.dir.clone()),
                         _ => {}
-                    }
-                    if let crate::worker::Event::CohortOpened(info) = &e {
-                        self.settings.remember_cohort(info.root.clone());
-                    }
-                    if let crate::worker::Event::RunOpened(info) = &e {
-                        self.settings.last_run = Some(info.dir.clone());
                     }
                     self.state.apply(e);
                 }

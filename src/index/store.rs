@@ -20,7 +20,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use super::sim::top_k;
-use crate::config::{Label, Split};
+use crate::config::{Label, MAX_WIDTH, Split};
 use crate::io::IoError;
 use crate::io::atomic::write_atomic;
 
@@ -149,11 +149,10 @@ impl EmbeddingIndex {
     /// Checks counts, dimensions and finiteness.
     pub fn validate(&self) -> Result<(), IndexError> {
         let n = self.entries.len();
-        if self.dim > crate::config::MAX_WIDTH {
+        if self.dim > MAX_WIDTH {
             return Err(IndexError::Inconsistent(format!(
-                "embedding dimension {} (a model's is at most {})",
-                self.dim,
-                crate::config::MAX_WIDTH
+                "embedding dimension {} (a model's is at most {MAX_WIDTH})",
+                self.dim
             )));
         }
         for (what, vs) in [("image", &self.image), ("report", &self.text)] {

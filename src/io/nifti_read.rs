@@ -302,10 +302,10 @@ fn vox_offset(v: f32) -> std::result::Result<u128, String> {
     Ok(v as u128)
 }
 
-/// Decodes the first volume's bytes and assembles the result.
 /// Largest voxel magnitude accepted (after scaling).
 pub const MAX_MAGNITUDE: f32 = 1e30;
 
+/// Decodes the first volume's bytes and assembles the result.
 fn build(layout: &Layout, data: &[u8]) -> std::result::Result<LoadedNifti, String> {
     let h = &layout.header;
     let (slope, inter) = scaling(h.scl_slope, h.scl_inter)?;
