@@ -136,6 +136,8 @@ fn cohort_run_study_queries_and_explanation() {
         .map(|l| Label::ALL.iter().position(|x| x == l).unwrap())
         .collect();
     assert!(order.windows(2).all(|p| p[0] <= p[1]), "sorted by class");
+    assert_eq!((m.side, m.rgb.len()), (10, 300), "one pixel per cell");
+    let matrix = m.clone();
 
     w.send(Command::EmbeddingMap).unwrap();
     let events = until(&w, |e| matches!(e, Event::Map(_)));
@@ -191,6 +193,19 @@ fn cohort_run_study_queries_and_explanation() {
     let img = image::open(path).unwrap().to_rgba8();
     assert_eq!(img.dimensions(), (2, 1));
     assert_eq!(img.get_pixel(1, 0).0, [0, 0, 255, 255]);
+
+    w.send(Command::ExportMatrix {
+        folder: dir.clone(),
+        matrix: matrix.clone(),
+    })
+    .unwrap();
+    let events = until(&w, |e| matches!(e, Event::Exported(_)));
+    let Some(Event::Exported(path)) = events.last() else {
+        unreachable!()
+    };
+    let img = image::open(path).unwrap().to_rgb8();
+    assert_eq!(img.dimensions(), (10, 10));
+    assert_eq!(img.as_raw(), &matrix.rgb, "the matrix as drawn");
 }
 
 #[test]

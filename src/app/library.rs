@@ -5,7 +5,7 @@ use eframe::egui;
 
 use super::Intent;
 use super::state::AppState;
-use super::view::ViewState;
+use super::view::{LibraryFilter, ViewState};
 use crate::config::{Label, Split};
 use crate::worker::StudyRow;
 
@@ -28,16 +28,22 @@ pub fn first_line(report: &str, chars: usize) -> String {
     out
 }
 
-/// Whether a study passes the filters.
-pub fn matches(row: &StudyRow, label: Option<Label>, split: Option<Split>, search: &str) -> bool {
-    label.is_none_or(|l| row.label == l)
-        && split.is_none_or(|s| row.split == s)
-        && (search.trim().is_empty()
-            || row
-                .report
-                .to_lowercase()
-                .contains(&search.trim().to_lowercase())
-            || row.study_id.contains(search.trim()))
+/// Whether a study passes the filters (`search` is the search text, trimmed and in lower
+/// case).
+fn matches(row: &StudyRow, f: &LibraryFilter, search: &str) -> bool {
+    f.label.is_none_or(|l| row.label == l)
+        && f.split.is_none_or(|s| row.split == s)
+        && (search.is_empty()
+            || row.report.to_lowercase().contains(search)
+            || row.study_id.to_lowercase().contains(search))
+}
+
+/// Indices of the studies that pass the filters.
+pub fn filter_rows(studies: &[StudyRow], f: &LibraryFilter) -> Vec<usize> {
+    let search = f.search.trim().to_lowercase();
+    (0..studies.len())
+        .filter(|&i| matches(&studies[i], f, &search))
+        .collect()
 }
 
 /// Draws the library panel.
@@ -77,11 +83,15 @@ pub fn library_ui(
             });
     });
     ui.add(egui::TextEdit::singleline(&mut f.search).hint_text("search reports"));
-    let rows: Vec<&StudyRow> = cohort
-        .studies
-        .iter()
-        .filter(|r| matches(r, f.label, f.split, &f.search))
-        .collect();
+    // Lower-casing thousands of reports is kept for when the filters change.
+    if view.library_rows.as_ref().is_none_or(|(at, _)| at != f) {
+        view.library_rows = Some((f.clone(), filter_rows(&cohort.studies, f)));
+    }
+    let rows: Vec<&StudyRow> = view
+        .library_rows
+        .as_ref()
+        .map(|(_, rows)| rows.iter().filter_map(|&i| cohort.studies.get(i)).collect())
+        .unwrap_or_default();
     ui.label(format!(
         "{} of {} studies",
         rows.len(),
@@ -93,7 +103,9 @@ pub fn library_ui(
             let selected = open == Some(row.study_id.as_str());
             let r = ui
                 .selectable_label(selected, &row.study_id)
-                .on_hover_text(&row.report);
+                .on_hover_ui(|ui| {
+                    ui.label(&row.report);
+                });
             ui.small(format!(
                 "{} - {} - {}",
                 row.label.as_str(),
@@ -119,17 +131,21 @@ mod tests {
             split: Split::Val,
             report: "\nAcute infarct in the left MCA territory.\nNo haemorrhage.".into(),
         };
-        assert!(matches(&row, None, None, ""));
-        assert!(matches(
-            &row,
-            Some(Label::Infarct),
-            Some(Split::Val),
-            "left mca"
-        ));
-        assert!(!matches(&row, Some(Label::Tumor), None, ""));
-        assert!(!matches(&row, None, Some(Split::Test), ""));
-        assert!(!matches(&row, None, None, "glioma"));
-        assert!(matches(&row, None, None, "0007"));
+        let pass = |label, split, search: &str| {
+            let f = LibraryFilter {
+                label,
+                split,
+                search: search.into(),
+            };
+            filter_rows(std::slice::from_ref(&row), &f) == [0]
+        };
+        assert!(pass(None, None, ""));
+        assert!(pass(Some(Label::Infarct), Some(Split::Val), " Left MCA "));
+        assert!(!pass(Some(Label::Tumor), None, ""));
+        assert!(!pass(None, Some(Split::Test), ""));
+        assert!(!pass(None, None, "glioma"));
+        assert!(pass(None, None, "0007"));
+        assert!(pass(None, None, "S0007"));
         assert_eq!(first_line(&row.report, 12), "Acute infarc...");
         assert_eq!(first_line("", 5), "");
         assert_eq!(first_line("IMPRESSION:\nNo mass.", 20), "No mass.");

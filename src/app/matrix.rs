@@ -1,35 +1,19 @@
 //! The similarity-matrix tab: reports (rows) x studies (columns) of a split, sorted by class
 //! with the class boundaries drawn; hovering names the pair, a click opens it side by side.
 
+use std::sync::Arc;
+
 use eframe::egui::{self, Color32, ColorImage, Pos2, Rect, Sense, Stroke};
 
 use super::Intent;
 use super::state::AppState;
 use super::view::ViewState;
 use crate::config::Split;
-use crate::index::matrix::colormap;
 use crate::worker::{Command, MatrixView};
 
-/// The matrix as an image, one pixel per cell, colours over its own min..max.
+/// The matrix as the worker drew it (one pixel per cell, or per block for a large split).
 pub fn matrix_image(m: &MatrixView) -> ColorImage {
-    let n = m.ids.len();
-    let (lo, hi) = m
-        .values
-        .iter()
-        .filter(|v| v.is_finite())
-        .fold((f32::INFINITY, f32::NEG_INFINITY), |(a, b), v| {
-            (a.min(*v), b.max(*v))
-        });
-    let span = (hi - lo).max(1e-6);
-    let pixels = m
-        .values
-        .iter()
-        .map(|v| {
-            let [r, g, b] = colormap((v - lo) / span);
-            Color32::from_rgb(r, g, b)
-        })
-        .collect();
-    ColorImage::new([n, n], pixels)
+    ColorImage::from_rgb([m.side, m.side], &m.rgb)
 }
 
 /// Indices where the class changes (boundaries drawn before them).
@@ -61,7 +45,7 @@ pub fn matrix_ui(
         if let Some(m) = &state.matrix
             && ui.button("Export matrix PNG").clicked()
         {
-            intents.push(Intent::ExportPng("matrix".into(), matrix_image(m)));
+            intents.push(Intent::ExportMatrix(Arc::clone(m)));
         }
     });
     let Some(m) = &state.matrix else {
@@ -141,18 +125,22 @@ mod tests {
 
     #[test]
     fn image_and_boundaries_follow_the_classes() {
+        let values = vec![1.0, 0.5, 0.0, 0.5, 1.0, 0.0, 0.0, 0.0, 1.0];
+        let (side, rgb) = crate::index::matrix::display_rgb(&values, 3, 2048);
         let m = MatrixView {
             split: None,
             ids: vec!["a".into(), "b".into(), "c".into()],
             labels: vec![Label::Infarct, Label::Infarct, Label::Tumor],
-            values: vec![1.0, 0.5, 0.0, 0.5, 1.0, 0.0, 0.0, 0.0, 1.0],
+            values,
+            side,
+            rgb,
         };
         assert_eq!(class_boundaries(&m), vec![2]);
         let img = matrix_image(&m);
         assert_eq!(img.size, [3, 3]);
-        let [r, g, b] = colormap(1.0);
+        let [r, g, b] = crate::index::matrix::colormap(1.0);
         assert_eq!(img.pixels[0], Color32::from_rgb(r, g, b));
-        let [r, g, b] = colormap(0.0);
+        let [r, g, b] = crate::index::matrix::colormap(0.0);
         assert_eq!(img.pixels[2], Color32::from_rgb(r, g, b));
     }
 }

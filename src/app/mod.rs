@@ -27,7 +27,7 @@ pub use state::AppState;
 pub use view::ViewState;
 
 use crate::train::CancelToken;
-use crate::worker::{Command, DemoSetup, Event, SendError, Slot, WorkerHandle};
+use crate::worker::{Command, DemoSetup, Event, MatrixView, SendError, Slot, WorkerHandle};
 use slices::SliceTextures;
 
 /// Key of the persisted settings in eframe storage.
@@ -87,7 +87,9 @@ pub enum Intent {
     /// Stop the running training after its current step.
     StopTraining,
     /// Write an image as PNG (through the worker): a name and the image.
-    ExportPng(String, egui::ColorImage),
+    ExportPng(String, Arc<egui::ColorImage>),
+    /// Export the similarity matrix as drawn.
+    ExportMatrix(Arc<MatrixView>),
     /// Export the whole window as PNG under a name.
     Screenshot(String),
 }
@@ -196,11 +198,13 @@ impl BrainclipApp {
             }
             Err(_) => self.state.worker_gone = true,
         }
+        for slice in self.worker.slices().poll() {
+            self.textures.receive(slice);
+        }
         if let Some((name, rx)) = &self.screenshot
             && let Ok(image) = rx.try_recv()
         {
-            self.intents
-                .push(Intent::ExportPng(name.clone(), (*image).clone()));
+            self.intents.push(Intent::ExportPng(name.clone(), image));
             self.screenshot = None;
         }
         let dropped: Vec<PathBuf> = ctx.input(|i| {
@@ -366,6 +370,26 @@ impl BrainclipApp {
             side::help_window(ui.ctx(), &mut self.view.show_help);
         }
         self.carry_out(ui.ctx());
+        self.request_slices(ui.ctx());
+    }
+
+    /// Sends the slices the views asked for to the sampler; one it cannot take now (its
+    /// queue is full) is asked for again on the next frame.
+    fn request_slices(&mut self, ctx: &egui::Context) {
+        for job in self.textures.requests() {
+            let (view, ticket) = (job.view, job.ticket);
+            match self.worker.slices().send(job) {
+                Ok(()) => {}
+                Err(SendError::Busy) => {
+                    self.textures.unsent(view, ticket);
+                    ctx.request_repaint();
+                }
+                Err(SendError::Gone) => {
+                    self.state
+                        .push_error("the slice sampler has stopped: slices cannot be drawn".into());
+                }
+            }
+        }
     }
 
     fn open_study(&mut self, id: &str) {
@@ -458,6 +482,10 @@ impl BrainclipApp {
                         rgba: image.as_raw().to_vec(),
                     });
                 }
+                Intent::ExportMatrix(matrix) => self.send(Command::ExportMatrix {
+                    folder: self.settings.export_dir.clone(),
+                    matrix,
+                }),
                 Intent::Screenshot(name) => {
                     let (tx, rx) = sync_channel(1);
                     let waker = ctx.clone();

@@ -3,16 +3,19 @@
 //! scrolls slices, Ctrl+wheel zooms, left-drag pans, right-drag sets window/level, a click
 //! places the crosshair.
 //!
-//! Sampling a slice (about 0.3 million trilinear look-ups for the three sequences) happens
-//! here, on the UI thread, only when the slice, window or overlay changes: it takes a few
-//! milliseconds and must follow the mouse without a round trip to a busy worker.
+//! Sampling a slice (up to 0.8 million trilinear look-ups for the three sequences of a
+//! high-resolution study) is the worker's slice sampler's job: a view asks for its slice
+//! during the frame ([`SliceTextures::requests`], sent by the app after the frame) and shows
+//! the study's previous slice until the samples arrive ([`SliceTextures::receive`]), a frame
+//! or two later. Changing the window or the overlay opacity only recolours samples at hand.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use eframe::egui::{self, Color32, ColorImage, PointerButton, Pos2, Rect, Sense, TextureHandle};
 
-use crate::io::display::{sample_axial, value_at, window_grey};
-use crate::worker::{Explanation, LoadedStudy, Slot};
+use crate::io::display::{value_at, window_grey};
+use crate::worker::{Explanation, LoadedStudy, SampledSlice, SliceJob, Slot};
 
 /// What a slice's samples depend on; a different key resamples. Studies and explanations
 /// are told apart by their allocation (each load is a new `Arc`); since a freed one's
@@ -26,27 +29,32 @@ struct SampleKey {
     overlay: usize,
 }
 
-/// What a texture depends on beyond the samples.
-#[derive(Debug, Clone, Copy, PartialEq)]
-struct TextureKey {
-    sample: SampleKey,
-    window: (u32, u32),
-    opacity: u32,
-}
+/// How sampled values are coloured: window and overlay opacity.
+type Look = ((u32, u32), u32);
 
 /// One view's sampled slice and its texture.
 struct CachedSlice {
-    key: TextureKey,
+    sample: SampleKey,
     values: Vec<f32>,
     heat: Option<Vec<f32>>,
-    texture: TextureHandle,
+    /// The texture and the look it was coloured with (`None`: new samples to colour).
+    texture: Option<TextureHandle>,
+    look: Option<Look>,
 }
 
-/// The slice textures of the views. Moving the slice resamples the volume; changing the
-/// window or the overlay opacity (every frame of a right-drag) only recolours the samples.
+/// A slice asked of the sampler and not yet back.
+struct Pending {
+    ticket: u64,
+    sample: SampleKey,
+}
+
+/// The slice textures of the views.
 #[derive(Default)]
 pub struct SliceTextures {
     map: HashMap<(Slot, usize), CachedSlice>,
+    pending: HashMap<(Slot, usize), Pending>,
+    requests: Vec<SliceJob>,
+    next_ticket: u64,
 }
 
 /// What one slice view shows.
@@ -54,7 +62,7 @@ pub struct SliceRequest<'a> {
     /// Which view.
     pub slot: Slot,
     /// The study.
-    pub study: &'a LoadedStudy,
+    pub study: &'a Arc<LoadedStudy>,
     /// Sequence channel (0 DWI, 1 T2*, 2 FLAIR).
     pub seq: usize,
     /// World height of the slice.
@@ -64,37 +72,75 @@ pub struct SliceRequest<'a> {
     /// Radiological convention.
     pub radiological: bool,
     /// Heat overlay and its opacity.
-    pub overlay: Option<(&'a Explanation, f32)>,
+    pub overlay: Option<(&'a Arc<Explanation>, f32)>,
 }
 
 impl SliceTextures {
-    /// Drops the cached slices of `slot` (a new study arrived for it), or of every slot with
-    /// `None` (a new overlay). The cache keys hold addresses: a study freed while its slot
-    /// was not drawn could hand its address to the next one and be shown in its place.
+    /// Drops the cached and pending slices of `slot` (a new study arrived for it), or of
+    /// every slot with `None` (a new overlay). The cache keys hold addresses: a study freed
+    /// while its slot was not drawn could hand its address to the next one and be shown in
+    /// its place.
     pub fn forget(&mut self, slot: Option<Slot>) {
-        self.map
-            .retain(|(s, _), _| slot.is_some_and(|slot| *s != slot));
+        let keep = |(s, _): &(Slot, usize)| slot.is_some_and(|slot| *s != slot);
+        self.map.retain(|k, _| keep(k));
+        self.pending.retain(|k, _| keep(k));
+    }
+
+    /// The jobs asked for since the last call, for the sampler.
+    pub fn requests(&mut self) -> Vec<SliceJob> {
+        std::mem::take(&mut self.requests)
+    }
+
+    /// The job of `view` with `ticket` was not taken (the sampler's queue was full): it is
+    /// asked for again when the view is next drawn.
+    pub fn unsent(&mut self, view: (Slot, usize), ticket: u64) {
+        if self.pending.get(&view).is_some_and(|p| p.ticket == ticket) {
+            self.pending.remove(&view);
+        }
+    }
+
+    /// Takes a sampled slice when it is the one its view waits for; older ones are dropped.
+    pub fn receive(&mut self, s: SampledSlice) {
+        let Some(p) = self.pending.get(&s.view).filter(|p| p.ticket == s.ticket) else {
+            return;
+        };
+        let sample = p.sample;
+        self.pending.remove(&s.view);
+        // A transform that cannot be inverted leaves the view black.
+        let values = s.values.unwrap_or_default();
+        let texture = self.map.remove(&s.view).and_then(|c| c.texture);
+        self.map.insert(
+            s.view,
+            CachedSlice {
+                sample,
+                values,
+                heat: s.heat,
+                texture,
+                look: None,
+            },
+        );
     }
 
     fn texture(&mut self, ctx: &egui::Context, r: &SliceRequest<'_>) -> Option<TextureHandle> {
+        let view = (r.slot, r.seq);
         let sample = SampleKey {
-            study: std::ptr::from_ref(r.study) as usize,
+            study: Arc::as_ptr(r.study) as usize,
             z_bits: r.z_mm.to_bits(),
             radiological: r.radiological,
-            overlay: r.overlay.map_or(0, |(e, _)| std::ptr::from_ref(e) as usize),
+            overlay: r.overlay.map_or(0, |(e, _)| Arc::as_ptr(e) as usize),
         };
-        let key = TextureKey {
-            sample,
-            window: (r.window.0.to_bits(), r.window.1.to_bits()),
-            opacity: r.overlay.map_or(0, |(_, a)| a.to_bits()),
-        };
-        let f = &r.study.frame;
         let opacity = r.overlay.map_or(0.0, |(_, a)| a);
-        if let Some(c) = self.map.get_mut(&(r.slot, r.seq)) {
-            if c.key == key {
-                return Some(c.texture.clone());
-            }
-            if c.key.sample == sample {
+        let look = (
+            (r.window.0.to_bits(), r.window.1.to_bits()),
+            opacity.to_bits(),
+        );
+        let f = &r.study.frame;
+        if let Some(c) = self.map.get_mut(&view)
+            && c.sample == sample
+        {
+            // Back at the slice at hand: what was asked for meanwhile is no longer wanted.
+            self.pending.remove(&view);
+            if c.look != Some(look) && c.values.len() == f.width * f.height {
                 let image = colour(
                     &c.values,
                     c.heat.as_deref(),
@@ -103,35 +149,36 @@ impl SliceTextures {
                     f.width,
                     f.height,
                 );
-                c.texture.set(image, egui::TextureOptions::LINEAR);
-                c.key = key;
-                return Some(c.texture.clone());
+                match &mut c.texture {
+                    Some(t) => t.set(image, egui::TextureOptions::LINEAR),
+                    None => {
+                        let name = format!("slice-{:?}-{}", r.slot, r.seq);
+                        c.texture =
+                            Some(ctx.load_texture(name, image, egui::TextureOptions::LINEAR));
+                    }
+                }
+                c.look = Some(look);
             }
+            return c.texture.clone().filter(|_| c.look.is_some());
         }
-        let values = sample_axial(&r.study.volumes[r.seq], f, r.z_mm, r.radiological)?;
-        let heat = r
-            .overlay
-            .and_then(|(e, _)| sample_axial(&e.heat, f, r.z_mm, r.radiological));
-        let image = colour(
-            &values,
-            heat.as_deref(),
-            r.window,
-            opacity,
-            f.width,
-            f.height,
-        );
-        let name = format!("slice-{:?}-{}", r.slot, r.seq);
-        let texture = ctx.load_texture(name, image, egui::TextureOptions::LINEAR);
-        self.map.insert(
-            (r.slot, r.seq),
-            CachedSlice {
-                key,
-                values,
-                heat,
-                texture: texture.clone(),
-            },
-        );
-        Some(texture)
+        if self.pending.get(&view).is_none_or(|p| p.sample != sample) {
+            self.next_ticket += 1;
+            let ticket = self.next_ticket;
+            self.pending.insert(view, Pending { ticket, sample });
+            self.requests.push(SliceJob {
+                view,
+                ticket,
+                study: Arc::clone(r.study),
+                z_mm: r.z_mm,
+                radiological: r.radiological,
+                heat: r.overlay.map(|(e, _)| Arc::clone(e)),
+            });
+        }
+        // Until the new samples arrive: the study's slice at hand, if any.
+        self.map
+            .get(&view)
+            .filter(|c| c.sample.study == sample.study && c.look.is_some())
+            .and_then(|c| c.texture.clone())
     }
 }
 
@@ -317,38 +364,170 @@ pub fn slice_ui(
 mod tests {
     use super::*;
 
+    /// A 4 x 3 x 2 study whose voxel values are their x index (identity transform).
+    fn study() -> Arc<LoadedStudy> {
+        let data: Vec<f32> = (0..24).map(|i| (i % 4) as f32).collect();
+        let v = crate::io::Volume::new([4, 3, 2], data, crate::io::Affine::identity()).unwrap();
+        let frame = crate::io::display::DisplayFrame::new(&[&v], 0).unwrap();
+        Arc::new(LoadedStudy {
+            study_id: "s".into(),
+            label: None,
+            report: "r".into(),
+            volumes: [v.clone(), v.clone(), v],
+            auto_windows: [(0.0, 3.0); 3],
+            frame,
+            head_z_mm: (0.0, 1.0),
+        })
+    }
+
+    fn request<'a>(study: &'a Arc<LoadedStudy>, seq: usize, z_mm: f64) -> SliceRequest<'a> {
+        SliceRequest {
+            slot: Slot::Primary,
+            study,
+            seq,
+            z_mm,
+            window: (0.0, 3.0),
+            radiological: false,
+            overlay: None,
+        }
+    }
+
+    /// Draws `r` once and answers its request (if any) the way the sampler does.
+    fn draw_and_sample(
+        textures: &mut SliceTextures,
+        ctx: &egui::Context,
+        r: &SliceRequest<'_>,
+    ) -> Option<TextureHandle> {
+        let shown = textures.texture(ctx, r);
+        for job in textures.requests() {
+            textures.receive(job.sample());
+        }
+        shown
+    }
+
+    #[test]
+    fn a_slice_is_asked_for_once_and_shown_when_it_arrives() {
+        let ctx = egui::Context::default();
+        let s = study();
+        let mut textures = SliceTextures::default();
+        assert!(textures.texture(&ctx, &request(&s, 0, 0.0)).is_none());
+        assert!(textures.texture(&ctx, &request(&s, 0, 0.0)).is_none());
+        let jobs = textures.requests();
+        assert_eq!(jobs.len(), 1, "asked for once while it is on its way");
+        assert_eq!(jobs[0].view, (Slot::Primary, 0));
+        let sampled = jobs[0].sample();
+        assert_eq!(sampled.values.as_deref().map(<[f32]>::len), Some(12));
+        textures.receive(sampled);
+        let t = textures.texture(&ctx, &request(&s, 0, 0.0)).unwrap();
+        assert_eq!(t.size(), [4, 3]);
+        assert!(textures.requests().is_empty(), "nothing more to sample");
+
+        // The next slice: the one at hand is shown until it arrives.
+        let shown = textures.texture(&ctx, &request(&s, 0, 1.0)).unwrap();
+        assert_eq!(shown.id(), t.id());
+        let jobs = textures.requests();
+        assert_eq!(jobs.len(), 1);
+        assert_eq!(jobs[0].z_mm, 1.0);
+        // An old ticket is dropped; the current one is taken.
+        let mut stale = jobs[0].sample();
+        stale.ticket -= 1;
+        stale.values = Some(vec![0.0; 12]);
+        textures.receive(stale);
+        assert!(textures.pending.contains_key(&(Slot::Primary, 0)));
+        textures.receive(jobs[0].sample());
+        assert!(textures.pending.is_empty());
+        assert!(textures.texture(&ctx, &request(&s, 0, 1.0)).is_some());
+        assert!(textures.requests().is_empty());
+    }
+
+    #[test]
+    fn another_study_is_not_shown_while_its_slice_is_on_its_way() {
+        let ctx = egui::Context::default();
+        let (a, b) = (study(), study());
+        let mut textures = SliceTextures::default();
+        draw_and_sample(&mut textures, &ctx, &request(&a, 2, 0.0));
+        assert!(textures.texture(&ctx, &request(&a, 2, 0.0)).is_some());
+        assert!(
+            textures.texture(&ctx, &request(&b, 2, 0.0)).is_none(),
+            "study a's slice must not stand in for study b's"
+        );
+    }
+
+    #[test]
+    fn a_request_the_sampler_did_not_take_is_made_again() {
+        let ctx = egui::Context::default();
+        let s = study();
+        let mut textures = SliceTextures::default();
+        textures.texture(&ctx, &request(&s, 1, 0.0));
+        let job = textures.requests().pop().unwrap();
+        textures.unsent(job.view, job.ticket);
+        textures.texture(&ctx, &request(&s, 1, 0.0));
+        let again = textures.requests();
+        assert_eq!(again.len(), 1);
+        assert!(again[0].ticket > job.ticket);
+    }
+
+    #[test]
+    fn returning_to_the_slice_at_hand_drops_the_one_on_its_way() {
+        let ctx = egui::Context::default();
+        let s = study();
+        let mut textures = SliceTextures::default();
+        draw_and_sample(&mut textures, &ctx, &request(&s, 0, 0.0));
+        textures.texture(&ctx, &request(&s, 0, 1.0));
+        let job = textures.requests().pop().unwrap();
+        textures.texture(&ctx, &request(&s, 0, 0.0));
+        textures.receive(job.sample());
+        let cached = &textures.map[&(Slot::Primary, 0)];
+        assert_eq!(
+            cached.sample.z_bits,
+            0.0f64.to_bits(),
+            "the late slice is dropped"
+        );
+    }
+
+    #[test]
+    fn a_new_window_recolours_without_resampling() {
+        let ctx = egui::Context::default();
+        let s = study();
+        let mut textures = SliceTextures::default();
+        draw_and_sample(&mut textures, &ctx, &request(&s, 0, 0.0));
+        let mut r = request(&s, 0, 0.0);
+        r.window = (1.0, 2.0);
+        assert!(textures.texture(&ctx, &r).is_some());
+        assert!(textures.requests().is_empty());
+        assert_eq!(
+            textures.map[&(Slot::Primary, 0)].look.unwrap().0,
+            (1f32.to_bits(), 2f32.to_bits())
+        );
+    }
+
     #[test]
     fn forget_drops_one_slot_or_every_slot() {
         let ctx = egui::Context::default();
+        let s = study();
         let mut textures = SliceTextures::default();
-        let key = TextureKey {
-            sample: SampleKey {
-                study: 1,
-                z_bits: 0,
-                radiological: false,
-                overlay: 0,
-            },
-            window: (0, 0),
-            opacity: 0,
-        };
-        for slot in [Slot::Primary, Slot::Compare] {
-            for seq in 0..3 {
-                let image = ColorImage::new([2, 2], vec![Color32::BLACK; 4]);
-                let texture = ctx.load_texture("t", image, egui::TextureOptions::LINEAR);
-                let cached = CachedSlice {
-                    key,
-                    values: vec![0.0; 4],
-                    heat: None,
-                    texture,
-                };
-                textures.map.insert((slot, seq), cached);
+        for z_mm in [0.0, 1.0] {
+            for slot in [Slot::Primary, Slot::Compare] {
+                for seq in 0..3 {
+                    let mut r = request(&s, seq, z_mm);
+                    r.slot = slot;
+                    textures.texture(&ctx, &r);
+                }
+            }
+            // Slices at 0 mm arrive; those at 1 mm stay on their way.
+            if z_mm == 0.0 {
+                for job in textures.requests() {
+                    textures.receive(job.sample());
+                }
             }
         }
+        assert_eq!((textures.map.len(), textures.pending.len()), (6, 6));
         textures.forget(Some(Slot::Primary));
-        assert_eq!(textures.map.len(), 3);
+        assert_eq!((textures.map.len(), textures.pending.len()), (3, 3));
         assert!(textures.map.keys().all(|(s, _)| *s == Slot::Compare));
+        assert!(textures.pending.keys().all(|(s, _)| *s == Slot::Compare));
         textures.forget(None);
-        assert!(textures.map.is_empty());
+        assert!(textures.map.is_empty() && textures.pending.is_empty());
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! viewer tab: the open study's DWI, T2* and FLAIR side by side, scrolled together.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use eframe::egui;
 
@@ -37,6 +38,9 @@ pub struct ViewState {
     pub hover: Option<String>,
     /// Library filters.
     pub library: LibraryFilter,
+    /// The cohort's studies that pass `library` (indices), and the filters they were
+    /// found with; found again when the filters change or a cohort opens.
+    pub library_rows: Option<(LibraryFilter, Vec<usize>)>,
     /// The free-text query.
     pub query_text: String,
     /// Split of the similarity matrix (all when `None`).
@@ -78,7 +82,11 @@ impl ViewState {
                 self.thumbs.clear();
                 self.match_index = 0;
             }
-            Event::TextResults { .. } | Event::CohortOpened(_) => self.thumbs.clear(),
+            Event::TextResults { .. } => self.thumbs.clear(),
+            Event::CohortOpened(_) => {
+                self.thumbs.clear();
+                self.library_rows = None;
+            }
             Event::Matrix(_) => self.matrix_texture = None,
             Event::Exported(path) => self.exported = Some(format!("saved {}", path.display())),
             _ => {}
@@ -271,13 +279,13 @@ pub fn controls_ui(
 #[allow(clippy::too_many_arguments)]
 pub fn sequences_row_ui(
     ui: &mut egui::Ui,
-    study: &LoadedStudy,
+    study: &Arc<LoadedStudy>,
     slot: Slot,
     z_mm: f64,
     settings: &Settings,
     view: &mut ViewState,
     textures: &mut SliceTextures,
-    overlay: Option<(&crate::worker::Explanation, f32)>,
+    overlay: Option<(&Arc<crate::worker::Explanation>, f32)>,
     height: f32,
 ) -> SliceInput {
     let mut total = SliceInput::default();
@@ -378,8 +386,8 @@ pub fn overlay_for<'a>(
     view: &ViewState,
     settings: &Settings,
     study_id: &str,
-) -> Option<(&'a crate::worker::Explanation, f32)> {
-    let e = state.explanation.as_deref()?;
+) -> Option<(&'a Arc<crate::worker::Explanation>, f32)> {
+    let e = state.explanation.as_ref()?;
     let pair_shown = state
         .compare
         .as_ref()

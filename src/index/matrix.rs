@@ -98,6 +98,46 @@ pub fn colormap(t: f32) -> [u8; 3] {
     [0, 1, 2].map(|k| (a[k] + (b[k] - a[k]) * f).round() as u8)
 }
 
+/// An `n x n` row-major matrix as a square RGB heat map of at most `max_side` pixels a side,
+/// for display: one pixel per cell, or per block of `ceil(n / max_side)` cells (their mean)
+/// when `n` is larger. Colours span the shown values' own min..max; non-finite values are
+/// left out of the means (a block of only those is the low end). Returns the side and the
+/// `side * side * 3` bytes.
+pub fn display_rgb(values: &[f32], n: usize, max_side: usize) -> (usize, Vec<u8>) {
+    let n = n.min(values.len().isqrt());
+    let step = n.div_ceil(max_side.max(1)).max(1);
+    let side = n.div_ceil(step);
+    let mut shown = vec![f32::NAN; side * side];
+    for (by, row) in shown.chunks_mut(side.max(1)).enumerate() {
+        for (bx, out) in row.iter_mut().enumerate() {
+            let (mut sum, mut count) = (0.0f64, 0u32);
+            for r in by * step..((by + 1) * step).min(n) {
+                for v in &values[r * n + bx * step..r * n + ((bx + 1) * step).min(n)] {
+                    if v.is_finite() {
+                        sum += f64::from(*v);
+                        count += 1;
+                    }
+                }
+            }
+            if count > 0 {
+                *out = (sum / f64::from(count)) as f32;
+            }
+        }
+    }
+    let (lo, hi) = shown
+        .iter()
+        .filter(|v| v.is_finite())
+        .fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), v| {
+            (lo.min(*v), hi.max(*v))
+        });
+    let span = if hi > lo { hi - lo } else { 1.0 };
+    let rgb = shown
+        .iter()
+        .flat_map(|v| colormap((v - lo) / span))
+        .collect();
+    (side, rgb)
+}
+
 /// Pixel offset of each shown cell along one axis: `cell_px` per cell, plus one line pixel
 /// before each cell whose label differs from the previous one's.
 fn offsets(labels: &[Label], order: &[usize], cell_px: u32) -> (Vec<u32>, u32) {
@@ -172,6 +212,30 @@ mod tests {
 
     fn ids(names: &[&str]) -> Vec<String> {
         names.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn display_rgb_is_one_pixel_per_cell_or_block_means() {
+        let values = [1.0, 0.5, f32::NAN, 0.0];
+        let (side, rgb) = display_rgb(&values, 2, 8);
+        assert_eq!(side, 2);
+        let px = |i: usize| [rgb[3 * i], rgb[3 * i + 1], rgb[3 * i + 2]];
+        assert_eq!(px(0), colormap(1.0));
+        assert_eq!(px(1), colormap(0.5));
+        assert_eq!(px(2), colormap(0.0), "NaN is the low end");
+        assert_eq!(px(3), colormap(0.0));
+        // 5 x 5 at most 2 pixels a side: blocks of 3 x 3 cells (the last ones cut short).
+        let values: Vec<f32> = (0..25).map(|i| ((i / 5) * 10 + i % 5) as f32).collect();
+        let (side, rgb) = display_rgb(&values, 5, 2);
+        assert_eq!((side, rgb.len()), (2, 12));
+        let px = |i: usize| [rgb[3 * i], rgb[3 * i + 1], rgb[3 * i + 2]];
+        // Block means: rows 0-2 x cols 0-2 = 11, cols 3-4 = 13.5, rows 3-4 = 36 and 38.5.
+        let t = |v: f32| colormap((v - 11.0) / 27.5);
+        assert_eq!(px(0), t(11.0));
+        assert_eq!(px(1), t(13.5));
+        assert_eq!(px(2), t(36.0));
+        assert_eq!(px(3), t(38.5));
+        assert_eq!(display_rgb(&[], 0, 4), (0, vec![]));
     }
 
     #[test]

@@ -66,8 +66,9 @@ pub const INPLANE_MARGIN: f64 = 0.05;
 /// faces)...
 pub const MNI_GRID_LO: [f64; 3] = [-102.0, -119.0, -62.0];
 /// ...and its size (mm): the template's brain (x -72..72, y -107..73, z -72..82) with room
-/// for the scalp in-plane (square, 1.82 mm voxels), and in z the 144 mm an axial slab of 22
-/// slices at 6.5 mm covers when centred on the brain (9 mm per model slice).
+/// for the scalp in-plane (square, 1.82 mm voxels), and in z 144 mm (9 mm per model slice),
+/// about the span of the 23 slice centres of the demo's axial slab at 6.5 mm (143 mm) when
+/// centred on the brain.
 pub const MNI_GRID_SIZE: [f64; 3] = [204.0, 204.0, 144.0];
 
 /// A registered grid counts only when at least this fraction of the T2* head foreground

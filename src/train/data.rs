@@ -17,7 +17,7 @@ use super::augment::{self, AugmentConfig};
 use crate::config::{Label, Split};
 use crate::io::IoError;
 use crate::io::cache::{PreprocessCache, cache_key};
-use crate::io::cohort::Cohort;
+use crate::io::cohort::{Cohort, CohortEntry};
 use crate::io::preprocess::StudyTensor;
 use crate::io::study::load_study;
 
@@ -47,21 +47,45 @@ pub fn prepare(
         .entries
         .par_iter()
         .filter(|e| splits.contains(&e.split))
+        .map(|e| prepare_one(cohort, e, cache))
+        .collect()
+}
+
+/// [`prepare`] for every study of the cohort, one outcome per study (a failure does not stop
+/// the others), calling `progress` after each.
+pub fn prepare_each(
+    cohort: &Cohort,
+    cache: &PreprocessCache,
+    progress: &(dyn Fn() + Sync),
+) -> Vec<(String, Result<Sample, IoError>)> {
+    cohort
+        .entries
+        .par_iter()
         .map(|e| {
-            let study = load_study(&cohort.study_dir(&e.study_id))?;
-            let key = cache_key(&study)?;
-            if cache.load_key(&key)?.is_none() {
-                cache.get_or_compute(&study)?;
-            }
-            Ok(Sample {
-                study_id: e.study_id.clone(),
-                label: e.label,
-                split: e.split,
-                report: study.report.trim().to_string(),
-                key,
-            })
+            let outcome = prepare_one(cohort, e, cache);
+            progress();
+            (e.study_id.clone(), outcome)
         })
         .collect()
+}
+
+fn prepare_one(
+    cohort: &Cohort,
+    e: &CohortEntry,
+    cache: &PreprocessCache,
+) -> Result<Sample, IoError> {
+    let study = load_study(&cohort.study_dir(&e.study_id))?;
+    let key = cache_key(&study)?;
+    if cache.load_key(&key)?.is_none() {
+        cache.get_or_compute(&study)?;
+    }
+    Ok(Sample {
+        study_id: e.study_id.clone(),
+        label: e.label,
+        split: e.split,
+        report: study.report.trim().to_string(),
+        key,
+    })
 }
 
 /// Reads one study's tensor from the cache.

@@ -15,7 +15,7 @@ use super::protocol::{
 use super::{Waker, queries};
 use crate::config::{Label, SynthConfig, TrainConfig};
 use crate::index::store::EmbeddingIndex;
-use crate::io::cache::{PreprocessCache, default_cache_dir, preprocess_cohort};
+use crate::io::cache::{PreprocessCache, default_cache_dir};
 use crate::io::cohort::{Cohort, STUDIES_DIR, read_cohort};
 use crate::io::display::{DisplayFrame, percentile_window};
 use crate::io::fetch::{fetch_model, is_fetched};
@@ -23,7 +23,7 @@ use crate::io::preprocess::{TENSOR_SHAPE, model_grid_for};
 use crate::io::study::{Study, load_study, load_volumes};
 use crate::io::synth::generate_cohort;
 use crate::model::device::{device_name, select_device};
-use crate::train::data::{Sample, prepare};
+use crate::train::data::{Sample, prepare_each};
 use crate::train::indexing::load_or_build_index;
 use crate::train::run::{CONFIG_FILE, read_metrics};
 use crate::train::session::{ClassPrompts, DEFAULT_PROMPTS, Session};
@@ -112,6 +112,16 @@ impl Worker {
                 k,
                 radiological,
             } => self.open_path(&path, k, radiological),
+            Command::ExportMatrix { folder, matrix } => {
+                let rgba = matrix
+                    .rgb
+                    .chunks_exact(3)
+                    .flat_map(|p| [p[0], p[1], p[2], 255])
+                    .collect();
+                let path = export_png(&folder, "matrix", matrix.side, matrix.side, rgba)?;
+                self.out.emit(Event::Exported(path));
+                Ok(())
+            }
             Command::ExportPng {
                 folder,
                 name,
@@ -165,11 +175,16 @@ impl Worker {
         let p = self
             .out
             .progress("preprocessing studies", cohort.entries.len());
-        let outcomes = preprocess_cohort(&cohort, &cache, &|| p.tick());
-        let failed: Vec<String> = outcomes
-            .into_iter()
-            .filter_map(|(id, r)| r.err().map(|e| format!("{id}: {e:#}")))
-            .collect();
+        // One pass reads, checks and (where the cache lacks them) preprocesses the studies.
+        let outcomes = prepare_each(&cohort, &cache, &|| p.tick());
+        let mut samples = Vec::with_capacity(outcomes.len());
+        let mut failed = Vec::new();
+        for (id, outcome) in outcomes {
+            match outcome {
+                Ok(s) => samples.push(s),
+                Err(e) => failed.push(format!("{id}: {e:#}")),
+            }
+        }
         if let Some(first) = failed.first() {
             anyhow::bail!(
                 "{} of {} studies could not be read; first: {first}",
@@ -177,7 +192,6 @@ impl Worker {
                 cohort.entries.len()
             );
         }
-        let samples = prepare(&cohort, &crate::config::Split::ALL, &cache)?;
         let studies = samples
             .iter()
             .map(|s| StudyRow {
@@ -443,6 +457,7 @@ fn task_name(command: &Command) -> &'static str {
         Command::Train { .. } => "training",
         Command::ReadMetrics(_) => "reading metrics",
         Command::OpenPath { .. } => "opening the folder",
+        Command::ExportMatrix { .. } => "exporting the matrix",
         Command::ExportPng { .. } => "exporting the image",
     }
 }

@@ -4,7 +4,9 @@
 //! waker (the UI's `request_repaint`). A training run gets its own named thread
 //! (`brainclip-train`, started by the worker) so that browsing and queries go on while it
 //! runs; it reports to the same channel and stops on the
-//! [`CancelToken`](crate::train::CancelToken) the UI sent with it.
+//! [`CancelToken`](crate::train::CancelToken) the UI sent with it. Display slices are
+//! sampled by a third thread ([`slices`]), which answers within milliseconds whatever the
+//! worker is doing.
 //!
 //! Must not use egui.
 
@@ -18,6 +20,9 @@ mod jobs;
 mod progress;
 pub mod protocol;
 mod queries;
+pub mod slices;
+
+pub use slices::{SampledSlice, SliceJob, SliceSampler};
 
 pub use protocol::{
     CohortInfo, Command, DemoSetup, Event, Explanation, LoadedStudy, MapPoint, MatrixView,
@@ -48,12 +53,15 @@ pub struct WorkerHandle {
     commands: SyncSender<Command>,
     events: Receiver<Event>,
     thread: Option<JoinHandle<()>>,
+    slices: SliceSampler,
 }
 
 impl WorkerHandle {
-    /// Starts the worker thread (`brainclip-worker`). `device` is a device spec (`auto`,
-    /// `cpu`, `cuda:N`, `metal`) resolved when a run is opened.
+    /// Starts the worker thread (`brainclip-worker`) and the slice sampler
+    /// (`brainclip-slices`). `device` is a device spec (`auto`, `cpu`, `cuda:N`, `metal`)
+    /// resolved when a run is opened.
     pub fn spawn(device: &str, waker: Waker) -> std::io::Result<Self> {
+        let slices = SliceSampler::spawn(waker.clone())?;
         let (commands, command_rx) = sync_channel(COMMAND_QUEUE);
         let (event_tx, events) = sync_channel(EVENT_QUEUE);
         let device = device.to_string();
@@ -64,7 +72,13 @@ impl WorkerHandle {
             commands,
             events,
             thread: Some(thread),
+            slices,
         })
+    }
+
+    /// The slice sampler.
+    pub fn slices(&self) -> &SliceSampler {
+        &self.slices
     }
 
     /// Queues a command without waiting.

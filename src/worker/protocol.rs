@@ -104,6 +104,13 @@ pub enum Command {
     },
     /// Read a run folder's `metrics.jsonl` (for the curves of a finished run).
     ReadMetrics(PathBuf),
+    /// Write the matrix as drawn as `<folder>/matrix-<unix seconds>.png` (atomically).
+    ExportMatrix {
+        /// Target folder (created when missing).
+        folder: PathBuf,
+        /// The matrix.
+        matrix: Arc<MatrixView>,
+    },
     /// Write an RGBA image as `<folder>/<name>-<unix seconds>.png` (atomically).
     ExportPng {
         /// Target folder (created when missing).
@@ -230,6 +237,11 @@ pub struct MatrixView {
     pub labels: Vec<Label>,
     /// `n x n` cosine similarities, row-major (report of `ids[r]` x study `ids[c]`).
     pub values: Vec<f32>,
+    /// Pixels a side of `rgb`: `n`, or fewer for a large split (blocks of cells averaged;
+    /// [`display_rgb`](crate::index::matrix::display_rgb)).
+    pub side: usize,
+    /// The matrix as drawn, `side * side * 3` bytes, row-major RGB.
+    pub rgb: Vec<u8>,
 }
 
 /// One point of the embedding map.

@@ -7,8 +7,12 @@ use anyhow::Context;
 
 use super::jobs::Worker;
 use super::protocol::{Event, Explanation, MapPoint, MatrixView, RankedStudy, Thumbnail};
+
+/// Largest side of the similarity matrix image sent to the viewer: one pixel per cell up to
+/// this many studies (within every GPU's texture limit), blocks of cells averaged beyond.
+const MATRIX_MAX_SIDE: usize = 2048;
 use crate::config::{Sequence, Split};
-use crate::index::matrix::class_order;
+use crate::index::matrix::{class_order, display_rgb};
 use crate::index::pca::project_2d;
 use crate::index::sim::cosine_matrix;
 use crate::index::store::{EmbeddingIndex, Hit};
@@ -168,6 +172,7 @@ fn thumbnail(w: &Worker, study_id: &str, fraction: f32, radiological: bool) -> O
 }
 
 pub(super) fn matrix(w: &Worker, split: Option<Split>) -> anyhow::Result<()> {
+    let _busy = w.out.progress("computing the similarity matrix", 0);
     let (_, index) = open(w)?;
     let picked: Vec<usize> = (0..index.len())
         .filter(|&i| split.is_none_or(|s| index.entries[i].split == s))
@@ -187,6 +192,7 @@ pub(super) fn matrix(w: &Worker, split: Option<Split>) -> anyhow::Result<()> {
     let text: Vec<Vec<f32>> = order.iter().map(|&i| index.text[i].clone()).collect();
     let image: Vec<Vec<f32>> = order.iter().map(|&i| index.image[i].clone()).collect();
     let sim = cosine_matrix(&text, &image);
+    let (side, rgb) = display_rgb(sim.data(), order.len(), MATRIX_MAX_SIDE);
     w.out.emit(Event::Matrix(Arc::new(MatrixView {
         split,
         ids: order
@@ -195,11 +201,14 @@ pub(super) fn matrix(w: &Worker, split: Option<Split>) -> anyhow::Result<()> {
             .collect(),
         labels: order.iter().map(|&i| index.entries[i].label).collect(),
         values: sim.data().to_vec(),
+        side,
+        rgb,
     })));
     Ok(())
 }
 
 pub(super) fn embedding_map(w: &Worker) -> anyhow::Result<()> {
+    let _busy = w.out.progress("projecting the embeddings", 0);
     let (_, index) = open(w)?;
     let xy = project_2d(&index.image);
     let points = index
