@@ -260,6 +260,39 @@ fn train_then_eval_index_query_and_classify() {
     let reports: Vec<serde_json::Value> = serde_json::from_str(&out).unwrap();
     assert_eq!(reports.len(), 10);
 
+    // A saved index holds the cohort as it was indexed: a report edited since is embedded
+    // again, not answered from the index.
+    let copy = f.root.join("cohort-edited");
+    copy_dir(&f.cohort, &copy);
+    ok(&brainclip(&[
+        "index",
+        "--run",
+        s(&run),
+        "--cohort",
+        s(&copy),
+    ]));
+    let edited = "Edited since indexing: xyzzy lesion.";
+    std::fs::write(copy.join("studies").join(id).join("report.txt"), edited).unwrap();
+    let query = |extra: &[&str]| {
+        let mut a = vec![
+            "query",
+            "--run",
+            s(&run),
+            "--cohort",
+            s(&copy),
+            "--study",
+            id,
+        ];
+        a.extend_from_slice(extra);
+        brainclip(&a)
+    };
+    let out = ok(&query(&["--reports", "--json"]));
+    let reports: Vec<serde_json::Value> = serde_json::from_str(&out).unwrap();
+    assert!(reports.iter().any(|h| h["report"] == edited), "{out}");
+    let zero = query(&["--k", "0"]);
+    assert!(!zero.status.success());
+    assert!(String::from_utf8_lossy(&zero.stderr).contains("--k must be at least 1"));
+
     let study = f.cohort.join("studies").join(id);
     let out = ok(&brainclip(&[
         "classify",
@@ -551,4 +584,18 @@ fn the_report_bank_trains_and_is_recorded() {
     assert!(m["train_loss"].as_f64().unwrap().is_finite());
     let stored = std::fs::read_to_string(run.join("config.json")).unwrap();
     assert!(stored.contains("\"report_bank\": true"), "{stored}");
+}
+
+/// Copies a folder tree.
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        let target = to.join(e.file_name());
+        if e.file_type().unwrap().is_dir() {
+            copy_dir(&e.path(), &target);
+        } else {
+            std::fs::copy(e.path(), &target).unwrap();
+        }
+    }
 }

@@ -121,6 +121,9 @@ pub struct BrainclipApp {
     frame_stats: Option<FrameStats>,
 }
 
+/// Shown when the slice sampler thread has stopped.
+const SAMPLER_GONE: &str = "the slice sampler has stopped; slices are drawn on the UI thread";
+
 /// Time spent drawing each frame (UI work only, not the GPU), reported on stderr.
 #[derive(Default)]
 struct FrameStats {
@@ -185,8 +188,8 @@ impl BrainclipApp {
                 for e in events {
                     self.view.on_event(&e, &self.settings);
                     match &e {
-                        Event::StudyLoaded { slot, .. } => self.textures.forget(Some(*slot)),
-                        Event::Explained(_) => self.textures.forget(None),
+                        Event::StudyLoaded { slot, .. } => self.textures.forget(*slot),
+                        Event::Explained(_) => self.textures.forget_overlays(),
                         Event::CohortOpened(info) => {
                             self.settings.remember_cohort(info.root.clone());
                         }
@@ -377,16 +380,19 @@ impl BrainclipApp {
     /// queue is full) is asked for again on the next frame.
     fn request_slices(&mut self, ctx: &egui::Context) {
         for job in self.textures.requests() {
-            let (view, ticket) = (job.view, job.ticket);
             match self.worker.slices().send(job) {
                 Ok(()) => {}
-                Err(SendError::Busy) => {
-                    self.textures.unsent(view, ticket);
+                Err((SendError::Busy, job)) => {
+                    self.textures.unsent(job.view, job.ticket);
                     ctx.request_repaint();
                 }
-                Err(SendError::Gone) => {
-                    self.state
-                        .push_error("the slice sampler has stopped: slices cannot be drawn".into());
+                Err((SendError::Gone, job)) => {
+                    // The sampler has stopped (it should not): sample here, and say so once.
+                    if !self.state.errors.iter().any(|e| e == SAMPLER_GONE) {
+                        self.state.push_error(SAMPLER_GONE.into());
+                    }
+                    self.textures.receive(job.sample());
+                    ctx.request_repaint();
                 }
             }
         }

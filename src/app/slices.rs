@@ -76,14 +76,19 @@ pub struct SliceRequest<'a> {
 }
 
 impl SliceTextures {
-    /// Drops the cached and pending slices of `slot` (a new study arrived for it), or of
-    /// every slot with `None` (a new overlay). The cache keys hold addresses: a study freed
-    /// while its slot was not drawn could hand its address to the next one and be shown in
-    /// its place.
-    pub fn forget(&mut self, slot: Option<Slot>) {
-        let keep = |(s, _): &(Slot, usize)| slot.is_some_and(|slot| *s != slot);
-        self.map.retain(|k, _| keep(k));
-        self.pending.retain(|k, _| keep(k));
+    /// Drops the cached and pending slices of `slot`: a new study arrived for it. The cache
+    /// keys hold addresses: a study freed while its slot was not drawn could hand its
+    /// address to the next one and be shown in its place.
+    pub fn forget(&mut self, slot: Slot) {
+        self.map.retain(|(s, _), _| *s != slot);
+        self.pending.retain(|(s, _), _| *s != slot);
+    }
+
+    /// Drops the cached and pending slices drawn with a heat overlay: a new explanation
+    /// arrived (it may have the address of the old one). Plain slices stay.
+    pub fn forget_overlays(&mut self) {
+        self.map.retain(|_, c| c.sample.overlay == 0);
+        self.pending.retain(|_, p| p.sample.overlay == 0);
     }
 
     /// The jobs asked for since the last call, for the sampler.
@@ -502,19 +507,29 @@ mod tests {
     }
 
     #[test]
-    fn forget_drops_one_slot_or_every_slot() {
+    fn forget_drops_a_slot_or_the_overlaid_slices() {
         let ctx = egui::Context::default();
         let s = study();
+        let heat = Arc::new(Explanation {
+            query: "s".into(),
+            other: "t".into(),
+            heat: s.volumes[0].clone(),
+            score: 0.5,
+        });
         let mut textures = SliceTextures::default();
+        // The primary views plain, the compare views with the overlay; the slices at 0 mm
+        // arrive, those at 1 mm stay on their way.
         for z_mm in [0.0, 1.0] {
             for slot in [Slot::Primary, Slot::Compare] {
                 for seq in 0..3 {
                     let mut r = request(&s, seq, z_mm);
                     r.slot = slot;
+                    if slot == Slot::Compare {
+                        r.overlay = Some((&heat, 0.5));
+                    }
                     textures.texture(&ctx, &r);
                 }
             }
-            // Slices at 0 mm arrive; those at 1 mm stay on their way.
             if z_mm == 0.0 {
                 for job in textures.requests() {
                     textures.receive(job.sample());
@@ -522,11 +537,13 @@ mod tests {
             }
         }
         assert_eq!((textures.map.len(), textures.pending.len()), (6, 6));
-        textures.forget(Some(Slot::Primary));
+        textures.forget_overlays();
         assert_eq!((textures.map.len(), textures.pending.len()), (3, 3));
-        assert!(textures.map.keys().all(|(s, _)| *s == Slot::Compare));
-        assert!(textures.pending.keys().all(|(s, _)| *s == Slot::Compare));
-        textures.forget(None);
+        assert!(textures.map.keys().all(|(s, _)| *s == Slot::Primary));
+        assert!(textures.pending.keys().all(|(s, _)| *s == Slot::Primary));
+        textures.forget(Slot::Compare);
+        assert_eq!(textures.map.len(), 3, "another slot's slices stay");
+        textures.forget(Slot::Primary);
         assert!(textures.map.is_empty() && textures.pending.is_empty());
     }
 

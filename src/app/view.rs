@@ -440,4 +440,18 @@ mod tests {
         assert_eq!(v.slice, 2);
         assert_eq!(v.z_mm(state.primary.as_ref().unwrap()), 2.0);
     }
+
+    #[test]
+    fn a_new_cohort_drops_the_library_rows() {
+        let mut v = ViewState {
+            library_rows: Some((LibraryFilter::default(), vec![0, 1])),
+            ..ViewState::default()
+        };
+        let info = crate::worker::CohortInfo {
+            root: "c".into(),
+            studies: Vec::new(),
+        };
+        v.on_event(&Event::CohortOpened(info), &Settings::default());
+        assert!(v.library_rows.is_none());
+    }
 }

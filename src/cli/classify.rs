@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use super::run_args::RunArgs;
 use crate::config::Label;
+use crate::index::metrics::predictions;
 use crate::io::preprocess::preprocess_study;
 use crate::io::study::load_study;
 use crate::train::embed::embed_study;
@@ -35,12 +36,16 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let tensor = preprocess_study(&study)?;
     let image = embed_study(&session.model, &tensor, &session.device)?;
     let classes = session.class_embeddings(&prompts)?;
-    let probs = session.zero_shot(&[image], &classes)?;
-    let probs = &probs[0];
-    let best = (0..probs.len())
-        .max_by(|&a, &b| probs[a].total_cmp(&probs[b]))
-        .unwrap_or(0);
-    let predicted = Label::ALL[best];
+    if image.iter().any(|v| !v.is_finite()) {
+        anyhow::bail!(
+            "the model's embedding of {} is not finite (a diverged run?)",
+            args.study.display()
+        );
+    }
+    let all = session.zero_shot(&[image], &classes)?;
+    // The same arg-max as `brainclip eval` (ties to the earlier class).
+    let predicted = predictions(&all)[0];
+    let probs = &all[0];
     if args.json {
         let map: serde_json::Map<String, serde_json::Value> = Label::ALL
             .iter()

@@ -9,9 +9,8 @@ use serde::Serialize;
 
 use super::run_args::RunArgs;
 use crate::config::Label;
-use crate::index::store::EmbeddingIndex;
 use crate::train::CancelToken;
-use crate::train::indexing::{build_index, index_path};
+use crate::train::indexing::{cohort_entries, load_or_build_index};
 
 /// Arguments of `brainclip query`.
 #[derive(Debug, clap::Args)]
@@ -55,13 +54,19 @@ pub struct QueryHit {
 /// Runs `brainclip query`.
 pub fn run(args: Args) -> anyhow::Result<()> {
     let session = args.run.open()?;
-    let path = index_path(&args.run.run, &args.cohort);
-    let index = if path.is_file() {
-        EmbeddingIndex::load(&path, Some(&session.fingerprint))?
-    } else {
-        tracing::info!("no index for this cohort yet; embedding it (brainclip index saves this)");
-        build_index(&session, &args.cohort, &CancelToken::new(), &mut |_, _| {})?
-    };
+    if args.k == 0 {
+        anyhow::bail!("--k must be at least 1");
+    }
+    // A saved index is used only while it holds the cohort as it is now; otherwise the
+    // cohort is embedded again and the index saved.
+    let current = cohort_entries(&args.cohort)?;
+    let (index, _) = load_or_build_index(
+        &session,
+        &args.cohort,
+        &current,
+        &CancelToken::new(),
+        &mut |_, _| {},
+    )?;
     let hits = match (&args.text, &args.study) {
         (Some(text), _) => {
             if text.trim().is_empty() {

@@ -32,10 +32,24 @@ pub fn project_2d(points: &[Vec<f32>]) -> Vec<[f32; 2]> {
             }
         }
     }
+    // Variance below this is rounding left by the mean, not spread between the points: the
+    // mean of identical f32 values in f64 is off by ~1e-16 of their size (squared, ~1e-32 of
+    // the sum of squares), while any real difference between f32 values is at least ~1e-7
+    // of their size (~1e-14).
+    let noise = 1e-18
+        * points
+            .iter()
+            .flatten()
+            .map(|x| f64::from(*x) * f64::from(*x))
+            .sum::<f64>();
     let mut axes: Vec<Vec<f64>> = Vec::new();
     for _ in 0..2 {
         let axis = leading_eigenvector(&cov, d);
         let lambda = rayleigh(&cov, &axis, d);
+        if lambda.is_nan() || lambda <= noise {
+            axes.push(vec![0.0; d]);
+            continue;
+        }
         for i in 0..d {
             for j in 0..d {
                 cov[i * d + j] -= lambda * axis[i] * axis[j];
@@ -123,6 +137,14 @@ mod tests {
     #[test]
     fn degenerate_inputs() {
         assert!(project_2d(&[]).is_empty());
+        // Identical points whose f64 mean does not give them back exactly.
+        let same = vec![vec![0.1f32, 0.7, -0.3, 0.123_456_7]; 6];
+        assert_eq!(project_2d(&same), vec![[0.0, 0.0]; 6]);
+        // Points on a line: the second axis is empty.
+        let line: Vec<Vec<f32>> = (0..6).map(|i| vec![0.1 * i as f32, 0.3, 1.0]).collect();
+        let proj = project_2d(&line);
+        assert!(proj.iter().all(|p| p[1] == 0.0), "{proj:?}");
+        assert!(proj.iter().any(|p| p[0] != 0.0));
         assert_eq!(
             project_2d(&[vec![1.0, 2.0], vec![1.0, 2.0]]),
             vec![[0.0, 0.0]; 2]

@@ -27,7 +27,7 @@ use crate::io::atomic::write_atomic;
 /// First four bytes of every index file.
 pub const INDEX_MAGIC: &[u8; 4] = b"BCIX";
 /// Version of the file layout.
-pub const INDEX_FORMAT_VERSION: u32 = 1;
+pub const INDEX_FORMAT_VERSION: u32 = 2;
 /// Bytes before the metadata: magic, version, metadata length.
 const HEADER_LEN: usize = 4 + 4 + 8;
 /// Bytes of the trailing checksum.
@@ -76,6 +76,9 @@ pub struct IndexEntry {
     pub split: Split,
     /// The report text (whole, or its beginning, as the builder chose).
     pub report: String,
+    /// What its images were embedded from: the preprocessing-cache key (a hash of its NIfTI
+    /// files and the preprocessing version), so that changed images are noticed.
+    pub key: String,
 }
 
 /// A search result: position in the index and cosine score.
@@ -153,6 +156,11 @@ impl EmbeddingIndex {
             return Err(IndexError::Inconsistent(format!(
                 "embedding dimension {} (a model's is at most {MAX_WIDTH})",
                 self.dim
+            )));
+        }
+        if self.dim == 0 && n > 0 {
+            return Err(IndexError::Inconsistent(format!(
+                "embedding dimension 0 for {n} studies"
             )));
         }
         for (what, vs) in [("image", &self.image), ("report", &self.text)] {

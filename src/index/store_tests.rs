@@ -9,6 +9,7 @@ fn sample() -> EmbeddingIndex {
             label: Label::ALL[i],
             split: Split::Test,
             report: format!("Report {i}: \"quoted\" text, ünïcode."),
+            key: format!("key{i}"),
         })
         .collect();
     let image = vec![vec![1.0, 0.0], vec![0.0, 1.0], vec![0.7, 0.7]];
@@ -113,6 +114,13 @@ fn an_absurd_dimension_is_refused() {
     index.dim = 1 << 20;
     let err = index.validate().unwrap_err().to_string();
     assert!(err.contains("embedding dimension 1048576"), "{err}");
+    let entries = sample().entries;
+    let empty = vec![Vec::new(); entries.len()];
+    let err = EmbeddingIndex::new("m", entries, empty.clone(), empty).unwrap_err();
+    assert!(
+        err.to_string().contains("dimension 0 for 3 studies"),
+        "{err}"
+    );
 }
 
 #[test]

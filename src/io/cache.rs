@@ -176,15 +176,22 @@ impl PreprocessCache {
     /// # Shapes
     /// Returns `[c, d, h, w]` = [`TENSOR_SHAPE`].
     pub fn get_or_compute(&self, study: &Study) -> Result<(StudyTensor, bool)> {
-        let key = cache_key(study)?;
-        if let Some(t) = self.load_key(&key)? {
+        self.get_or_compute_keyed(&cache_key(study)?, study)
+    }
+
+    /// [`Self::get_or_compute`] with the study's [`cache_key`] already computed.
+    ///
+    /// # Shapes
+    /// Returns `[c, d, h, w]` = [`TENSOR_SHAPE`].
+    pub fn get_or_compute_keyed(&self, key: &str, study: &Study) -> Result<(StudyTensor, bool)> {
+        if let Some(t) = self.load_key(key)? {
             return Ok((t, true));
         }
         let tensor = preprocess_study(study)?;
-        if let Err(e) = self.store(&key, &tensor) {
+        if let Err(e) = self.store(key, &tensor) {
             // Two workers with identical inputs may race on the same entry; if an intact
             // entry is there now, the work is saved all the same.
-            if self.load_key(&key)?.is_none() {
+            if self.load_key(key)?.is_none() {
                 return Err(e);
             }
         }

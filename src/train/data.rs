@@ -76,9 +76,7 @@ fn prepare_one(
 ) -> Result<Sample, IoError> {
     let study = load_study(&cohort.study_dir(&e.study_id))?;
     let key = cache_key(&study)?;
-    if cache.load_key(&key)?.is_none() {
-        cache.get_or_compute(&study)?;
-    }
+    cache.get_or_compute_keyed(&key, &study)?;
     Ok(Sample {
         study_id: e.study_id.clone(),
         label: e.label,

@@ -12,8 +12,10 @@ use super::data::{Sample, prepare};
 use super::session::Session;
 use crate::config::{Label, Split};
 use crate::index::store::{EmbeddingIndex, IndexEntry};
-use crate::io::cache::{PreprocessCache, default_cache_dir};
+use crate::io::cache::{PreprocessCache, cache_key, default_cache_dir};
 use crate::io::cohort::read_cohort;
+use crate::io::study::load_study;
+use rayon::prelude::*;
 
 /// The embeddings of some splits of a cohort: ids, labels, image and report embeddings.
 pub struct SplitEmbeddings {
@@ -85,15 +87,7 @@ pub fn build_index(
     progress: &mut dyn FnMut(usize, usize),
 ) -> Result<EmbeddingIndex, TrainError> {
     let (e, samples) = embed_cohort(session, cohort, &Split::ALL, cancel, progress)?;
-    let entries = samples
-        .iter()
-        .map(|s| IndexEntry {
-            study_id: s.study_id.clone(),
-            label: s.label,
-            split: s.split,
-            report: s.report.clone(),
-        })
-        .collect();
+    let entries = samples.iter().map(index_entry).collect();
     Ok(EmbeddingIndex::new(
         session.fingerprint.clone(),
         entries,
@@ -102,35 +96,58 @@ pub fn build_index(
     )?)
 }
 
-/// The run's saved index of `cohort` when it is there and matches the run's weights; else
-/// builds it and saves it (atomically). Returns the index and whether it was built.
+/// What an index holds about a study.
+pub fn index_entry(s: &Sample) -> IndexEntry {
+    IndexEntry {
+        study_id: s.study_id.clone(),
+        label: s.label,
+        split: s.split,
+        report: s.report.clone(),
+        key: s.key.clone(),
+    }
+}
+
+/// What an index of the cohort must hold now, in cohort order: each study's id, label, split,
+/// report and image key. Hashes every NIfTI file; reads no preprocessed tensor.
+pub fn cohort_entries(cohort: &Path) -> Result<Vec<IndexEntry>, TrainError> {
+    let table = read_cohort(cohort)?;
+    let entries: Result<Vec<IndexEntry>, crate::io::IoError> = table
+        .entries
+        .par_iter()
+        .map(|e| {
+            let study = load_study(&table.study_dir(&e.study_id))?;
+            Ok(IndexEntry {
+                study_id: e.study_id.clone(),
+                label: e.label,
+                split: e.split,
+                report: study.report.trim().to_string(),
+                key: cache_key(&study)?,
+            })
+        })
+        .collect();
+    Ok(entries?)
+}
+
+/// The run's saved index of `cohort` when it is there, matches the run's weights and holds
+/// exactly `current` (see [`cohort_entries`]: a study added, removed, relabelled, its report
+/// edited or its images changed invalidates it); else builds it and saves it (atomically).
+/// Returns the index and whether it was built.
 pub fn load_or_build_index(
     session: &Session,
     cohort: &Path,
+    current: &[IndexEntry],
     cancel: &CancelToken,
     progress: &mut dyn FnMut(usize, usize),
 ) -> Result<(EmbeddingIndex, bool), TrainError> {
     let path = index_path(&session.run_dir, cohort);
     if path.is_file() {
         match EmbeddingIndex::load(&path, Some(&session.fingerprint)) {
-            Ok(index) if matches_cohort(&index, cohort)? => return Ok((index, false)),
-            Ok(_) => tracing::warn!("rebuilding the index: the cohort's table has changed"),
+            Ok(index) if index.entries == current => return Ok((index, false)),
+            Ok(_) => tracing::warn!("rebuilding the index: the cohort has changed"),
             Err(e) => tracing::warn!("rebuilding the index: {e:#}"),
         }
     }
     let index = build_index(session, cohort, cancel, progress)?;
     index.save(&path)?;
     Ok((index, true))
-}
-
-/// Whether an index lists exactly the cohort's studies, labels and splits, in order (a
-/// cohort regenerated or edited in the same folder invalidates it).
-fn matches_cohort(index: &EmbeddingIndex, cohort: &Path) -> Result<bool, TrainError> {
-    let table = read_cohort(cohort)?;
-    Ok(index.entries.len() == table.entries.len()
-        && index
-            .entries
-            .iter()
-            .zip(&table.entries)
-            .all(|(a, b)| a.study_id == b.study_id && a.label == b.label && a.split == b.split))
 }

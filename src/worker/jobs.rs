@@ -15,6 +15,7 @@ use super::protocol::{
 use super::{Waker, queries};
 use crate::config::{Label, SynthConfig, TrainConfig};
 use crate::index::store::EmbeddingIndex;
+use crate::index::store::IndexEntry;
 use crate::io::cache::{PreprocessCache, default_cache_dir};
 use crate::io::cohort::{Cohort, STUDIES_DIR, read_cohort};
 use crate::io::display::{DisplayFrame, percentile_window};
@@ -24,7 +25,7 @@ use crate::io::study::{Study, load_study, load_volumes};
 use crate::io::synth::generate_cohort;
 use crate::model::device::{device_name, select_device};
 use crate::train::data::{Sample, prepare_each};
-use crate::train::indexing::load_or_build_index;
+use crate::train::indexing::{index_entry, load_or_build_index};
 use crate::train::run::{CONFIG_FILE, read_metrics};
 use crate::train::session::{ClassPrompts, DEFAULT_PROMPTS, Session};
 use crate::train::spec::TrainSpec;
@@ -243,9 +244,17 @@ impl Worker {
         let index = match &self.cohort {
             Some(cohort) => {
                 let p = self.out.progress("indexing studies", self.samples.len());
+                // The studies as opened (hashed then): what a saved index must hold.
+                let current: Vec<IndexEntry> = cohort
+                    .entries
+                    .iter()
+                    .filter_map(|e| self.samples.get(&e.study_id))
+                    .map(index_entry)
+                    .collect();
                 let (index, _) = load_or_build_index(
                     &session,
                     &cohort.root,
+                    &current,
                     &CancelToken::new(),
                     &mut |d, t| p.set(d, t),
                 )?;

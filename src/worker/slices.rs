@@ -23,6 +23,7 @@ const JOB_QUEUE: usize = 32;
 const RESULT_QUEUE: usize = 16;
 
 /// One slice to sample.
+#[derive(Debug)]
 pub struct SliceJob {
     /// Which view: the slot and the sequence channel (0 DWI, 1 T2*, 2 FLAIR).
     pub view: (Slot, usize),
@@ -39,6 +40,7 @@ pub struct SliceJob {
 }
 
 /// A sampled slice on the study's display frame (row-major, width fastest, NaN outside).
+#[derive(Debug)]
 pub struct SampledSlice {
     /// The job's view.
     pub view: (Slot, usize),
@@ -89,11 +91,11 @@ impl SliceSampler {
         Ok(Self { jobs, results })
     }
 
-    /// Queues a job without waiting.
-    pub fn send(&self, job: SliceJob) -> Result<(), SendError> {
+    /// Queues a job without waiting; a job not taken comes back with the reason.
+    pub fn send(&self, job: SliceJob) -> Result<(), (SendError, SliceJob)> {
         self.jobs.try_send(job).map_err(|e| match e {
-            TrySendError::Full(_) => SendError::Busy,
-            TrySendError::Disconnected(_) => SendError::Gone,
+            TrySendError::Full(job) => (SendError::Busy, job),
+            TrySendError::Disconnected(job) => (SendError::Gone, job),
         })
     }
 
