@@ -8,13 +8,16 @@
 //! ```text
 //! cargo run --release --example prompt_ceiling      # models/demo on data/demo, test split
 //! RUN=DIR COHORT=DIR SPLIT=val PROMPTS=FILE cargo run --release --example prompt_ceiling
+//! SHOW=1 cargo run --release --example prompt_ceiling   # + each misclassified report
 //! ```
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)]
 
 use std::path::Path;
 
 use brainclip::config::{Label, Split};
-use brainclip::index::metrics::{balanced_accuracy, class_recall, confusion_matrix, macro_auc};
+use brainclip::index::metrics::{
+    balanced_accuracy, class_recall, confusion_matrix, macro_auc, predictions,
+};
 use brainclip::io::cache::{PreprocessCache, default_cache_dir};
 use brainclip::io::cohort::read_cohort;
 use brainclip::train::data::prepare;
@@ -50,6 +53,15 @@ fn main() {
     print!("recall:");
     for c in Label::ALL {
         print!("  {} {:.3}", c.as_str(), class_recall(&probs, &labels, c));
+    }
+    if std::env::var("SHOW").is_ok() {
+        println!();
+        for ((s, l), p) in samples.iter().zip(&labels).zip(predictions(&probs)) {
+            if *l != p {
+                let head: String = s.report.chars().take(110).collect();
+                println!("  {} {} as {}: {head}", s.study_id, l.as_str(), p.as_str());
+            }
+        }
     }
     println!(
         "\nconfusion (rows true, columns predicted, {:?}):",
