@@ -86,6 +86,8 @@ fn browse_compare_query_and_train_headless() {
     run_until(&mut h, "the study and its similar cases", |a| {
         a.state.primary.is_some() && a.state.similar.is_some() && a.state.zero_shot.is_some()
     });
+    // The three slices come from the sampler thread a frame or two later.
+    run_until(&mut h, "the three slices", |a| a.slices_ready() == 3);
     // Crosshair, read-out, window presets, convention.
     h.get_by_label("FLAIR slice").click();
     h.step();

@@ -178,6 +178,11 @@ impl BrainclipApp {
         }
     }
 
+    /// How many slice views have a slice to show (tests and diagnostics).
+    pub fn slices_ready(&self) -> usize {
+        self.textures.ready()
+    }
+
     /// Drains worker events into the state (also while the window is hidden).
     pub fn drain_events(&mut self, ctx: &egui::Context) {
         if let Some(startup) = self.startup.take() {

@@ -91,6 +91,11 @@ impl SliceTextures {
         self.pending.retain(|_, p| p.sample.overlay == 0);
     }
 
+    /// How many views have a coloured slice at hand (tests and diagnostics).
+    pub fn ready(&self) -> usize {
+        self.map.values().filter(|c| c.look.is_some()).count()
+    }
+
     /// The jobs asked for since the last call, for the sampler.
     pub fn requests(&mut self) -> Vec<SliceJob> {
         std::mem::take(&mut self.requests)
