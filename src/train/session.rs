@@ -54,6 +54,19 @@ impl ClassPrompts {
     pub fn from_json(text: &str, path: &Path) -> Result<Self, IoError> {
         let map: BTreeMap<String, serde_json::Value> = serde_json::from_str(text)
             .map_err(|e| IoError::invalid(path, format!("not a JSON object of prompts: {e}")))?;
+        // A misspelt class would otherwise be dropped without a word.
+        if let Some(key) = map
+            .keys()
+            .find(|k| !k.starts_with('_') && !Label::ALL.iter().any(|l| l.as_str() == *k))
+        {
+            return Err(IoError::invalid(
+                path,
+                format!(
+                    "unknown class {key:?} (the classes are infarct, tumor, hemorrhage, normal \
+                     and other; keys starting with _ are comments)"
+                ),
+            ));
+        }
         let mut prompts = Vec::with_capacity(Label::ALL.len());
         for label in Label::ALL {
             let list: Vec<String> = map
@@ -194,5 +207,37 @@ impl Session {
         let sim = cosine_matrix(images, classes);
         let rows: Vec<Vec<f32>> = (0..sim.rows()).map(|r| sim.row(r).to_vec()).collect();
         Ok(softmax_rows(&rows, self.logit_scale()?))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<ClassPrompts, String> {
+        ClassPrompts::from_json(text, Path::new("p.json")).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn the_shipped_prompts_parse_and_bad_files_are_refused_by_name() {
+        let built = ClassPrompts::builtin().unwrap();
+        assert_eq!(built.prompts.len(), Label::ALL.len());
+        assert!(built.prompts.iter().all(|p| !p.is_empty()));
+        let all = r#""infarct": ["a"], "tumor": ["b"], "hemorrhage": ["c"], "normal": ["d"]"#;
+        let ok = parse(&format!(r#"{{{all}, "other": ["e", "f"], "_note": 1}}"#)).unwrap();
+        assert_eq!(ok.prompts[4], ["e", "f"]);
+        for (text, want) in [
+            ("[]".to_string(), "not a JSON object"),
+            (format!("{{{all}}}"), "no list of prompts for class other"),
+            (format!(r#"{{{all}, "other": []}}"#), "class other needs"),
+            (format!(r#"{{{all}, "other": [" "]}}"#), "class other needs"),
+            (
+                format!(r#"{{{all}, "other": ["e"], "haemorrhage": ["x"]}}"#),
+                "unknown class \"haemorrhage\"",
+            ),
+        ] {
+            let err = parse(&text).unwrap_err();
+            assert!(err.contains(want) && err.contains("p.json"), "{err}");
+        }
     }
 }
