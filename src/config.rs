@@ -267,7 +267,7 @@ pub enum GlobalPool {
 
 /// Settings of the image tower.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct ImageTowerConfig {
     /// Architecture.
     pub preset: TowerPreset,

@@ -502,6 +502,20 @@ fn kill_dash_nine_mid_epoch_then_resume_matches_an_uninterrupted_run() {
     let none = train(&f.root.join("nothing"), &["--resume"]);
     assert!(!none.status.success());
     assert!(String::from_utf8_lossy(&none.stderr).contains("nothing to resume"));
+    // Fewer epochs than trained, or settings a resumed run would not use, are refused.
+    let fewer = train(&run, &["--resume", "--epochs", "1"]);
+    assert!(!fewer.status.success());
+    assert!(String::from_utf8_lossy(&fewer.stderr).contains("has trained 3 epochs already"));
+    let lr = train(&run, &["--resume", "--lr", "0.1"]);
+    assert_eq!(lr.status.code(), Some(2), "a command-line error");
+    assert!(String::from_utf8_lossy(&lr.stderr).contains("cannot be used with"));
+    // A finished run without its resume state (as a shipped model) is not trained over.
+    std::fs::remove_file(run.join("resume.json")).unwrap();
+    let over = train(&run, &["--resume", "--epochs", "4"]);
+    assert!(!over.status.success());
+    assert!(String::from_utf8_lossy(&over.stderr).contains("no resume state"));
+    assert_eq!(read_metrics(&run), metrics);
+    assert!(std::fs::read(run.join("last.safetensors")).unwrap() == b);
 }
 
 #[test]

@@ -24,6 +24,7 @@ mod view;
 
 pub use settings::{Settings, Tab};
 pub use state::AppState;
+pub use training::run_name_problem;
 pub use view::ViewState;
 
 use crate::train::CancelToken;
@@ -275,7 +276,7 @@ impl BrainclipApp {
         if let Some(name) = startup.train {
             self.view.train_form.name.clone_from(&name);
             self.intents.push(Intent::StartTraining {
-                out: self.settings.runs_root.join(name),
+                out: self.settings.runs_root.join(name.trim()),
                 resume: false,
             });
         }

@@ -99,6 +99,19 @@ pub fn eta_secs(elapsed: f64, fraction: f64) -> Option<f64> {
     (fraction > 0.01).then(|| elapsed * (1.0 - fraction) / fraction)
 }
 
+/// Why `name` cannot name a run folder under the runs folder, if it cannot: it must be one
+/// plain folder name, so that a run never lands outside the runs folder or on top of it.
+pub fn run_name_problem(name: &str) -> Option<&'static str> {
+    let name = name.trim();
+    if name.is_empty() {
+        Some("name the run")
+    } else if name == "." || name == ".." || name.contains(['/', '\\']) {
+        Some("a run name is one folder name (no /, \\ or ..)")
+    } else {
+        None
+    }
+}
+
 /// Draws the training tab.
 pub fn training_ui(
     ui: &mut egui::Ui,
@@ -158,9 +171,10 @@ pub fn training_ui(
         });
     });
     let out = settings.runs_root.join(f.name.trim());
+    let name_problem = run_name_problem(&f.name);
     let now = ui.input(|i| i.time);
     ui.horizontal(|ui| {
-        let can_start = !t.running && state.cohort.is_some() && !f.name.trim().is_empty();
+        let can_start = !t.running && state.cohort.is_some() && name_problem.is_none();
         if ui
             .add_enabled(can_start, egui::Button::new("Start training"))
             .clicked()
@@ -190,7 +204,10 @@ pub fn training_ui(
         if ui.button("Show curves of a run folder...").clicked() {
             intents.push(Intent::PickFolder(FolderKind::Curves));
         }
-        ui.label(format!("-> {}", out.display()));
+        match name_problem {
+            Some(problem) => ui.label(problem),
+            None => ui.label(format!("-> {}", out.display())),
+        };
     });
     if t.running {
         let frac = t.fraction();
@@ -222,6 +239,16 @@ pub fn training_ui(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_run_name_is_one_plain_folder_name() {
+        for ok in ["demo-2", " run a ", "r.1"] {
+            assert_eq!(run_name_problem(ok), None, "{ok}");
+        }
+        for bad in ["", "  ", ".", "..", "../demo", "a/b", "/abs", "a\\b"] {
+            assert!(run_name_problem(bad).is_some(), "{bad:?}");
+        }
+    }
 
     #[test]
     fn form_to_spec_and_eta() {

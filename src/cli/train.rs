@@ -33,11 +33,18 @@ pub struct Args {
     /// Model preset: unet (ours) or paper (the paper's model and hyper-parameters).
     #[arg(long)]
     pub preset: Option<TowerPreset>,
-    /// Maximum number of epochs (with --resume: extends or shortens the run).
+    /// Maximum number of epochs (with --resume: extends the run; a resumed run keeps every
+    /// other setting of its config.json, so the other settings cannot be given with it).
     #[arg(long)]
     pub epochs: Option<usize>,
     /// Continue the run in --out from its last finished epoch.
-    #[arg(long)]
+    #[arg(
+        long,
+        conflicts_with_all = [
+            "config", "preset", "batch_size", "lr", "positives", "seed", "early_stop",
+            "no_augment", "text_model",
+        ]
+    )]
     pub resume: bool,
     /// Studies per step.
     #[arg(long)]

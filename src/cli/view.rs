@@ -82,6 +82,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 })?,
         ),
     };
+    if let Some(problem) = args.train.as_deref().and_then(crate::app::run_name_problem) {
+        anyhow::bail!("--train: {problem}");
+    }
     let extra = Startup {
         slice: args.slice,
         compare: args.compare,

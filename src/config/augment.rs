@@ -23,7 +23,7 @@ pub enum AugmentSpace {
 /// Non-finite magnitudes count as 0, negative ones by their absolute value, and the relative
 /// scales are capped at 0.9 so that no scale factor reaches 0.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct AugmentConfig {
     /// Off: `train::augment::augment` returns the study unchanged and draws nothing from the rng.
     pub enabled: bool,

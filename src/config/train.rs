@@ -73,7 +73,7 @@ impl fmt::Display for Positives {
 
 /// The joint image + text model.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct ClipConfig {
     /// The image tower (its `embed_dim` is the joint space's width).
     pub image: ImageTowerConfig,
@@ -210,7 +210,7 @@ pub const MAX_EPOCHS: usize = 100_000;
 
 /// Learning-rate schedule.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase", tag = "kind")]
+#[serde(rename_all = "lowercase", tag = "kind", deny_unknown_fields)]
 pub enum Schedule {
     /// Linear warm-up over `warmup_epochs`, then cosine decay to `min_lr_ratio * lr`.
     Cosine {
@@ -240,7 +240,7 @@ impl Default for Schedule {
 
 /// Optimiser settings (AdamW; `weight_decay` 0 is Adam).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct OptimConfig {
     /// Peak learning rate.
     pub lr: f64,
@@ -275,7 +275,7 @@ fn legacy_preprocess() -> String {
 
 /// Everything about a training run; stored as the run folder's `config.json`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct TrainConfig {
     /// The model.
     pub model: ClipConfig,
@@ -455,6 +455,13 @@ impl TrainConfig {
                         "cosine schedule: warmup_epochs >= 0, min_lr_ratio in [0, 1]".into(),
                     );
                 }
+                if warmup_epochs > self.epochs as f64 {
+                    return Err(format!(
+                        "cosine schedule: a warm-up of {warmup_epochs} epochs is longer than \
+                         the run ({} epochs)",
+                        self.epochs
+                    ));
+                }
             }
             Schedule::Plateau { patience, factor } => {
                 if patience == 0 || !(factor > 0.0 && factor < 1.0) {
@@ -483,6 +490,58 @@ mod tests {
         let c: TrainConfig = serde_json::from_str(r#"{"epochs": 3}"#).unwrap();
         assert_eq!(c.epochs, 3);
         assert_eq!(c.batch_size, TrainConfig::default().batch_size);
+    }
+
+    #[test]
+    fn misspelt_keys_are_refused_and_every_shipped_config_loads() {
+        for (text, key) in [
+            (r#"{"epoch": 3}"#, "epoch"),
+            (r#"{"optim": {"learning_rate": 0.1}}"#, "learning_rate"),
+            (r#"{"model": {"image": {"fmaps": [8]}}}"#, "fmaps"),
+            (r#"{"augment": {"flip": 0.5}}"#, "flip"),
+            (r#"{"schedule": {"kind": "cosine", "warmup": 2}}"#, "warmup"),
+        ] {
+            let err = serde_json::from_str::<TrainConfig>(text)
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(&format!("unknown field `{key}`")), "{err}");
+        }
+        let mut files = vec![std::path::PathBuf::from("models/demo/config.json")];
+        for e in std::fs::read_dir("assets/ablation").unwrap() {
+            let p = e.unwrap().path();
+            let name = p.file_name().unwrap().to_string_lossy().into_owned();
+            if name.ends_with(".json") && !name.starts_with("prompts") {
+                files.push(p);
+            }
+        }
+        assert!(files.len() > 10);
+        for f in files {
+            let c: TrainConfig = serde_json::from_str(&std::fs::read_to_string(&f).unwrap())
+                .unwrap_or_else(|e| panic!("{}: {e}", f.display()));
+            c.validate().unwrap();
+        }
+    }
+
+    #[test]
+    fn a_warm_up_longer_than_the_run_is_refused() {
+        let mut c = TrainConfig {
+            epochs: 2,
+            ..TrainConfig::default()
+        };
+        c.schedule = Schedule::Cosine {
+            warmup_epochs: 2.0,
+            min_lr_ratio: 0.0,
+        };
+        c.validate().unwrap();
+        c.schedule = Schedule::Cosine {
+            warmup_epochs: 2.5,
+            min_lr_ratio: 0.0,
+        };
+        assert!(
+            c.validate()
+                .unwrap_err()
+                .contains("longer than the run (2 epochs)")
+        );
     }
 
     #[test]

@@ -63,6 +63,13 @@ pub enum TrainError {
     /// `--resume` on a folder without a run.
     #[error("nothing to resume (no config.json): {}", .0.display())]
     NothingToResume(PathBuf),
+    /// `--resume` on a run with trained epochs but no resume state.
+    #[error(
+        "cannot resume: the run has trained epochs but no resume state (resume.json), so it \
+         would start over and overwrite them; train into a new folder instead: {}",
+        .0.display()
+    )]
+    NoResumeState(PathBuf),
     /// The resume checkpoint does not fit the model.
     #[error("resume checkpoint unusable ({}): {}", .1, .0.display())]
     CorruptResume(PathBuf, String),

@@ -34,6 +34,13 @@ impl LrSchedule {
         }
     }
 
+    /// Sets the run's length (a run extended on resume): the cosine then decays to the new
+    /// last epoch from where it stands, so epochs added after the decay start above the floor
+    /// rather than at it.
+    pub fn set_epochs(&mut self, epochs: usize) {
+        self.epochs = epochs.max(1);
+    }
+
     /// The rate for global step `step` (0-based).
     pub fn lr_at(&self, step: usize) -> f64 {
         match self.schedule {
@@ -78,6 +85,20 @@ impl LrSchedule {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_extended_cosine_run_decays_to_its_new_end() {
+        let cosine = Schedule::Cosine {
+            warmup_epochs: 1.0,
+            min_lr_ratio: 0.01,
+        };
+        let mut s = LrSchedule::new(cosine, 1.0, 10, 4);
+        assert!(s.lr_at(39) < 0.02, "near the floor at the end");
+        s.set_epochs(8);
+        // Step 40 is 30 of the 70 decay steps in: 0.01 + 0.495 (1 + cos(3/7 pi)) = 0.615.
+        assert!((s.lr_at(40) - 0.615).abs() < 1e-3, "{}", s.lr_at(40));
+        assert!(s.lr_at(79) < 0.02);
+    }
 
     #[test]
     fn cosine_warms_up_then_decays_to_the_floor() {

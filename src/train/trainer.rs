@@ -167,7 +167,12 @@ pub fn train(
     let mut opt = AdamW::new(trained, cfg.optim)?;
     let steps_per_epoch = epoch_batches(train_set.len(), cfg.batch_size, cfg.seed, 1).len();
     let mut state = match resume {
-        Some(s) => restore(req, &varmap, &mut opt, s)?,
+        Some(s) => {
+            let mut s = restore(req, &varmap, &mut opt, s)?;
+            // A run extended on resume: the schedule runs to the new last epoch.
+            s.schedule.set_epochs(cfg.epochs);
+            s
+        }
         None => {
             if model.has_voxel_norm() {
                 observer.event(&TrainEvent::Preparing("voxel statistics".into()));
@@ -308,12 +313,26 @@ fn open_run(req: &TrainRequest) -> Result<(TrainConfig, Option<ResumeState>), Tr
         tracing::warn!(removed, "removed temporary files of an interrupted run");
     }
     let mut cfg = read_config(&req.out)?;
+    let state = read_resume(&req.out)?;
+    // Epochs in metrics.jsonl (written after each epoch's resume state) without resume state:
+    // a finished run whose resume files were removed, such as a shipped model. Starting over
+    // would overwrite it. (Weights without metrics are a first epoch killed while saving:
+    // that run starts over.)
+    if state.is_none() && !read_metrics(&req.out)?.is_empty() {
+        return Err(TrainError::NoResumeState(req.out.clone()));
+    }
     if let Some(epochs) = req.resume_epochs.filter(|&e| e != cfg.epochs) {
+        let done = state.as_ref().map_or(0, |s| s.epoch);
+        if epochs < done {
+            return Err(TrainError::Config(format!(
+                "the run has trained {done} epochs already; ask for at least that many"
+            )));
+        }
         cfg.epochs = epochs;
         cfg.validate().map_err(TrainError::Config)?;
         write_config(&req.out, &cfg)?;
     }
-    Ok((cfg, read_resume(&req.out)?))
+    Ok((cfg, state))
 }
 
 /// The state of a run before its first epoch.
