@@ -55,6 +55,11 @@ fn synth_inspect_preprocess_sheet_pipeline() {
     assert_eq!(info["datatype"], "i16");
     let text = ok(&brainclip(&["inspect", study.to_str().unwrap()]));
     assert!(text.contains("FLAIR") || text.contains("flair"), "{text}");
+    let whole = brainclip(&["inspect", c]);
+    assert!(!whole.status.success());
+    assert!(
+        String::from_utf8_lossy(&whole.stderr).contains("is a cohort; inspect one of its studies")
+    );
     assert!(
         text.contains("registration of the T2* to the MNI template")
             && text.contains("registered grid:"),

@@ -176,6 +176,17 @@ fn cohort_run_study_queries_and_explanation() {
     assert!(events.iter().any(
         |e| matches!(e, Event::StudyLoaded { slot: Slot::Primary, study } if study.study_id == other)
     ));
+    // A file dropped (here the study's report) opens the folder holding it.
+    w.send(Command::OpenPath {
+        path: f.cohort.join("studies").join(&other).join("report.txt"),
+        k: 2,
+        radiological: true,
+    })
+    .unwrap();
+    let events = until(&w, |e| matches!(e, Event::Similar { .. }));
+    assert!(events.iter().any(
+        |e| matches!(e, Event::StudyLoaded { slot: Slot::Primary, study } if study.study_id == other)
+    ));
 
     let dir = f.root.join("exports");
     w.send(Command::ExportPng {

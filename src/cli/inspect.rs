@@ -222,6 +222,12 @@ fn inspect_study(dir: &Path, json: bool) -> anyhow::Result<()> {
 
 /// Runs `brainclip inspect`: a folder is read as a study, anything else as a NIfTI file.
 pub fn run(args: Args) -> anyhow::Result<()> {
+    if args.path.join("cohort.csv").is_file() {
+        anyhow::bail!(
+            "{} is a cohort; inspect one of its studies (studies/<id>) or a NIfTI file",
+            args.path.display()
+        );
+    }
     if args.path.is_dir() {
         inspect_study(&args.path, args.json).context("cannot inspect the study")
     } else {

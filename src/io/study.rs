@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 
 use super::error::{IoError, Result};
 use super::nifti_read::{LoadedNifti, read_nifti};
-use crate::config::Sequence;
+use crate::config::{Label, Sequence};
 
 /// Report file name inside a study folder.
 pub const REPORT_FILE: &str = "report.txt";
@@ -49,14 +49,24 @@ impl Study {
     }
 }
 
-/// Finds `<stem>.nii.gz` or `<stem>.nii` for `seq` in `dir` (`.nii.gz` preferred).
+/// Finds `<stem>.nii.gz` or `<stem>.nii` for `seq` in `dir`; both at once is an error
+/// (which one is the study's would be a guess).
 pub fn find_sequence(dir: &Path, seq: Sequence) -> Result<PathBuf> {
     let stem = seq.file_stem();
-    for ext in ["nii.gz", "nii"] {
-        let p = dir.join(format!("{stem}.{ext}"));
-        if p.is_file() {
-            return Ok(p);
+    let found: Vec<PathBuf> = ["nii.gz", "nii"]
+        .iter()
+        .map(|ext| dir.join(format!("{stem}.{ext}")))
+        .filter(|p| p.is_file())
+        .collect();
+    match found.as_slice() {
+        [one] => return Ok(one.clone()),
+        [gz, _] => {
+            return Err(IoError::invalid(
+                gz,
+                format!("both {stem}.nii.gz and {stem}.nii are there: keep one"),
+            ));
         }
+        _ => {}
     }
     Err(IoError::missing(
         format!(
@@ -67,13 +77,29 @@ pub fn find_sequence(dir: &Path, seq: Sequence) -> Result<PathBuf> {
     ))
 }
 
-/// Reads and checks the report: UTF-8 and not blank.
+/// Largest report accepted: radiology impressions are a few kilobytes.
+pub const MAX_REPORT_BYTES: u64 = 1 << 20;
+
+/// Reads and checks the report: UTF-8 (a leading byte-order mark dropped), not blank, at
+/// most [`MAX_REPORT_BYTES`].
 fn read_report(dir: &Path) -> Result<String> {
     let path = dir.join(REPORT_FILE);
     if !path.is_file() {
         return Err(IoError::missing(format!("report ({REPORT_FILE})"), dir));
     }
-    let bytes = fs::read(&path).map_err(|e| IoError::os("read", &path, e))?;
+    let size = fs::metadata(&path)
+        .map_err(|e| IoError::os("read", &path, e))?
+        .len();
+    if size > MAX_REPORT_BYTES {
+        return Err(IoError::invalid(
+            &path,
+            format!("report of {size} bytes; at most {MAX_REPORT_BYTES} are read"),
+        ));
+    }
+    let mut bytes = fs::read(&path).map_err(|e| IoError::os("read", &path, e))?;
+    if bytes.starts_with(UTF8_BOM) {
+        bytes.drain(..UTF8_BOM.len());
+    }
     let text = String::from_utf8(bytes).map_err(|e| {
         IoError::invalid(
             &path,
@@ -89,14 +115,24 @@ fn read_report(dir: &Path) -> Result<String> {
     Ok(text)
 }
 
-/// Reads `study.json` when present; it must be a JSON object.
+/// A UTF-8 byte-order mark, which some editors put before the text.
+const UTF8_BOM: &[u8] = b"\xEF\xBB\xBF";
+
+/// Reads `study.json` when present; it must be a JSON object whose `label`, if any, is one
+/// of the five classes.
 fn read_meta(dir: &Path) -> Result<Option<serde_json::Value>> {
     let path = dir.join(META_FILE);
-    if !path.exists() {
-        return Ok(None);
-    }
-    let bytes = fs::read(&path).map_err(|e| IoError::os("read", &path, e))?;
-    let value: serde_json::Value = serde_json::from_slice(&bytes)
+    let bytes = match fs::read(&path) {
+        Ok(b) => b,
+        Err(e)
+            if e.kind() == std::io::ErrorKind::NotFound && fs::symlink_metadata(&path).is_err() =>
+        {
+            return Ok(None);
+        }
+        Err(e) => return Err(IoError::os("read", &path, e)),
+    };
+    let bytes = bytes.strip_prefix(UTF8_BOM).unwrap_or(&bytes);
+    let value: serde_json::Value = serde_json::from_slice(bytes)
         .map_err(|e| IoError::invalid(&path, format!("invalid JSON ({e})")))?;
     if !value.is_object() {
         return Err(IoError::invalid(
@@ -104,8 +140,17 @@ fn read_meta(dir: &Path) -> Result<Option<serde_json::Value>> {
             "study metadata must be a JSON object",
         ));
     }
-    if value.get("label").is_some_and(|l| !l.is_string()) {
-        return Err(IoError::invalid(&path, "\"label\" must be a string"));
+    if let Some(label) = value.get("label") {
+        let known = label.as_str().and_then(|l| l.parse::<Label>().ok());
+        if known.is_none() {
+            return Err(IoError::invalid(
+                &path,
+                format!(
+                    "\"label\" is {label}; it must be one of infarct, tumor, hemorrhage, normal, \
+                     other"
+                ),
+            ));
+        }
     }
     Ok(Some(value))
 }
@@ -209,7 +254,12 @@ mod tests {
         let dir = study_dir(&SEQS);
         let msg = load_study(dir.path()).unwrap_err().to_string();
         assert!(msg.starts_with("missing report"), "{msg}");
-        for meta in [&b"{not json"[..], b"[1, 2]", br#"{"label": 3}"#] {
+        for meta in [
+            &b"{not json"[..],
+            b"[1, 2]",
+            br#"{"label": 3}"#,
+            br#"{"label": "haemorrhage"}"#,
+        ] {
             let mut files = SEQS.to_vec();
             files.push(("report.txt", b"fine"));
             files.push(("study.json", meta));
@@ -217,5 +267,46 @@ mod tests {
             let msg = load_study(dir.path()).unwrap_err().to_string();
             assert!(msg.ends_with("study.json"), "{msg}");
         }
+    }
+
+    #[test]
+    fn byte_order_marks_huge_reports_and_two_files_for_one_sequence() {
+        // A byte-order mark is not text: alone it is an empty report, and it is dropped.
+        for (report, meta, want) in [
+            (&b"\xEF\xBB\xBF\n"[..], &b"{}"[..], Err("report is empty")),
+            (
+                b"\xEF\xBB\xBFNo mass.",
+                b"\xEF\xBB\xBF{\"label\": \"tumor\"}",
+                Ok("No mass."),
+            ),
+        ] {
+            let mut files = SEQS.to_vec();
+            files.push(("report.txt", report));
+            files.push(("study.json", meta));
+            let dir = study_dir(&files);
+            match (load_study(dir.path()), want) {
+                (Ok(s), Ok(text)) => {
+                    assert_eq!(s.report, text);
+                    assert_eq!(s.meta_label(), Some("tumor"));
+                }
+                (Err(e), Err(w)) => assert!(e.to_string().contains(w), "{e}"),
+                (got, _) => panic!("{got:?}"),
+            }
+        }
+        let huge = vec![b'a'; (MAX_REPORT_BYTES + 1) as usize];
+        let mut files = SEQS.to_vec();
+        files.push(("report.txt", &huge));
+        let dir = study_dir(&files);
+        let msg = load_study(dir.path()).unwrap_err().to_string();
+        assert!(
+            msg.contains("at most 1048576") && msg.ends_with("report.txt"),
+            "{msg}"
+        );
+        let mut files = SEQS.to_vec();
+        files.push(("flair.nii", b""));
+        files.push(("report.txt", b"fine"));
+        let dir = study_dir(&files);
+        let msg = load_study(dir.path()).unwrap_err().to_string();
+        assert!(msg.contains("both flair.nii.gz and flair.nii"), "{msg}");
     }
 }

@@ -343,6 +343,11 @@ impl Worker {
     }
 
     fn open_path(&mut self, path: &Path, k: usize, radiological: bool) -> anyhow::Result<()> {
+        // A dropped file (cohort.csv, config.json, a sequence) opens the folder holding it.
+        let path = match path.parent() {
+            Some(parent) if path.is_file() => parent,
+            _ => path,
+        };
         if path.join("cohort.csv").is_file() {
             return self.open_cohort(path);
         }
