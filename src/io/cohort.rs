@@ -106,12 +106,22 @@ pub fn read_cohort(root: &Path) -> Result<Cohort> {
     }
     let mut entries = Vec::new();
     let mut seen: HashMap<String, u64> = HashMap::new();
-    for record in reader.records() {
-        let record = record.map_err(|e| {
+    let mut record = csv::StringRecord::new();
+    loop {
+        let more = reader.read_record(&mut record).map_err(|e| {
             let line = e.position().map_or(0, |p| p.line());
             IoError::invalid(&path, format!("line {line}: cannot parse ({e})"))
         })?;
-        let line = record.position().map_or(0, |p| p.line());
+        if !more {
+            break;
+        }
+        // The csv reader dates a record from before the blank lines it skipped; its end is
+        // exact, so count the lines up to it (its own line break excluded).
+        let end = usize::try_from(reader.position().byte()).unwrap_or(bytes.len());
+        let line = 1 + bytes[..end.min(bytes.len()).saturating_sub(1)]
+            .iter()
+            .filter(|b| **b == b'\n')
+            .count() as u64;
         let at = |problem: String| IoError::invalid(&path, format!("line {line}: {problem}"));
         if record.len() != 3 {
             return Err(at(format!("expected 3 fields, found {}", record.len())));
@@ -263,6 +273,11 @@ mod tests {
                 "line 2: expected 3 fields",
             ),
             ("study_id,split,label\n", &[][..], "cohort lists no studies"),
+            (
+                "study_id,split,label\n\na,train,normal\n\n\nb,dev,normal\n",
+                &["a", "b"][..],
+                "line 6: unknown split",
+            ),
         ];
         for (text, dirs, want) in cases {
             let dir = cohort_with(text, dirs);
