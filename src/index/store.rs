@@ -47,6 +47,17 @@ pub enum IndexError {
         /// The file.
         path: PathBuf,
     },
+    /// The file is an index of another format (written by another version of brainclip).
+    #[error(
+        "embedding index of format version {found}, this build reads {INDEX_FORMAT_VERSION}: rebuild it with `brainclip index`: {}",
+        path.display()
+    )]
+    OtherFormat {
+        /// Format version stored in the file.
+        found: u32,
+        /// The file.
+        path: PathBuf,
+    },
     /// The index was built by another model than the one running.
     #[error(
         "index was built by model {found}, this run is {expected}: rebuild it with `brainclip index`: {}",
@@ -234,6 +245,15 @@ impl EmbeddingIndex {
     /// `expected_fingerprint`, also one built by another model.
     pub fn load(path: &Path, expected_fingerprint: Option<&str>) -> Result<Self, IndexError> {
         let bytes = std::fs::read(path).map_err(|e| IoError::os("read", path, e))?;
+        if bytes.len() >= 8 && &bytes[..4] == INDEX_MAGIC {
+            let found = u32::from_le_bytes([bytes[4], bytes[5], bytes[6], bytes[7]]);
+            if found != INDEX_FORMAT_VERSION {
+                return Err(IndexError::OtherFormat {
+                    found,
+                    path: path.to_path_buf(),
+                });
+            }
+        }
         let index = decode(&bytes).map_err(|problem| IndexError::Corrupt {
             problem,
             path: path.to_path_buf(),
@@ -266,12 +286,7 @@ fn decode(bytes: &[u8]) -> Result<EmbeddingIndex, String> {
     if bytes.len() < HEADER_LEN + CHECKSUM_LEN {
         return Err(format!("truncated: {} bytes", bytes.len()));
     }
-    let version = u32::from_le_bytes([bytes[4], bytes[5], bytes[6], bytes[7]]);
-    if version != INDEX_FORMAT_VERSION {
-        return Err(format!(
-            "format version {version}, this build reads {INDEX_FORMAT_VERSION}"
-        ));
-    }
+    // The format version (bytes 4..8) was checked by `load`.
     let mut len8 = [0u8; 8];
     len8.copy_from_slice(&bytes[8..16]);
     let meta_len = usize::try_from(u64::from_le_bytes(len8)).map_err(|_| "metadata too long")?;
