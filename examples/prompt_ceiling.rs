@@ -18,9 +18,8 @@ use brainclip::config::{Label, Split};
 use brainclip::index::metrics::{
     balanced_accuracy, class_recall, confusion_matrix, macro_auc, predictions,
 };
-use brainclip::io::cache::{PreprocessCache, default_cache_dir};
 use brainclip::io::cohort::read_cohort;
-use brainclip::train::data::prepare;
+use brainclip::io::study::load_study;
 use brainclip::train::session::{ClassPrompts, Session};
 
 fn main() {
@@ -35,16 +34,23 @@ fn main() {
     let prompts =
         ClassPrompts::load(Path::new(&env("PROMPTS", "assets/zero_shot_prompts.json"))).unwrap();
     let session = Session::open(Path::new(&run), None, &candle_core::Device::Cpu).unwrap();
-    let cache = PreprocessCache::new(default_cache_dir(&cohort.root));
-    let samples = prepare(&cohort, &[split], &cache).unwrap();
-    let reports: Vec<&str> = samples.iter().map(|s| s.report.as_str()).collect();
-    let labels: Vec<Label> = samples.iter().map(|s| s.label).collect();
+    // Only the reports are needed: no images are read.
+    let entries: Vec<_> = cohort.split(split).collect();
+    let texts_owned: Vec<String> = entries
+        .iter()
+        .map(|e| {
+            let study = load_study(&cohort.study_dir(&e.study_id)).unwrap();
+            study.report.trim().to_string()
+        })
+        .collect();
+    let reports: Vec<&str> = texts_owned.iter().map(String::as_str).collect();
+    let labels: Vec<Label> = entries.iter().map(|e| e.label).collect();
     let texts = session.embed_reports(&cohort.root, &reports).unwrap();
     let classes = session.class_embeddings(&prompts).unwrap();
     let probs = session.zero_shot(&texts, &classes).unwrap();
     println!(
         "{} {} reports of {}, run {run}: zero-shot balanced accuracy {:.3}, macro AUC {:.3}",
-        samples.len(),
+        entries.len(),
         split.as_str(),
         cohort.root.display(),
         balanced_accuracy(&probs, &labels),
@@ -56,10 +62,15 @@ fn main() {
     }
     if std::env::var("SHOW").is_ok() {
         println!();
-        for ((s, l), p) in samples.iter().zip(&labels).zip(predictions(&probs)) {
-            if *l != p {
-                let head: String = s.report.chars().take(110).collect();
-                println!("  {} {} as {}: {head}", s.study_id, l.as_str(), p.as_str());
+        for ((e, text), p) in entries.iter().zip(&reports).zip(predictions(&probs)) {
+            if e.label != p {
+                let head: String = text.chars().take(110).collect();
+                println!(
+                    "  {} {} as {}: {head}",
+                    e.study_id,
+                    e.label.as_str(),
+                    p.as_str()
+                );
             }
         }
     }

@@ -11,6 +11,7 @@ use super::state::AppState;
 use super::view::ViewState;
 use super::{FolderKind, Intent};
 use crate::config::{Positives, TowerPreset};
+use crate::io::cohort::folder_name_problem;
 use crate::train::spec::TrainSpec;
 
 /// Augmentation choices of the form.
@@ -101,15 +102,8 @@ pub fn eta_secs(elapsed: f64, fraction: f64) -> Option<f64> {
 
 /// Why `name` cannot name a run folder under the runs folder, if it cannot: it must be one
 /// plain folder name, so that a run never lands outside the runs folder or on top of it.
-pub fn run_name_problem(name: &str) -> Option<&'static str> {
-    let name = name.trim();
-    if name.is_empty() {
-        Some("name the run")
-    } else if name == "." || name == ".." || name.contains(['/', '\\']) {
-        Some("a run name is one folder name (no /, \\ or ..)")
-    } else {
-        None
-    }
+pub fn run_name_problem(name: &str) -> Option<String> {
+    folder_name_problem(name.trim()).map(|p| format!("the run name {p}"))
 }
 
 /// Draws the training tab.
@@ -204,7 +198,7 @@ pub fn training_ui(
         if ui.button("Show curves of a run folder...").clicked() {
             intents.push(Intent::PickFolder(FolderKind::Curves));
         }
-        match name_problem {
+        match &name_problem {
             Some(problem) => ui.label(problem),
             None => ui.label(format!("-> {}", out.display())),
         };

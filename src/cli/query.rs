@@ -53,10 +53,10 @@ pub struct QueryHit {
 
 /// Runs `brainclip query`.
 pub fn run(args: Args) -> anyhow::Result<()> {
-    let session = args.run.open()?;
     if args.k == 0 {
         anyhow::bail!("--k must be at least 1");
     }
+    let session = args.run.open()?;
     // A saved index is used only while it holds the cohort as it is now; otherwise the
     // cohort is embedded again and the index saved.
     let current = cohort_entries(&args.cohort)?;

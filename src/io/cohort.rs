@@ -56,16 +56,17 @@ impl Cohort {
     }
 }
 
-/// Why a study id is not usable as a folder name, or `None` when it is.
-pub fn study_id_problem(id: &str) -> Option<&'static str> {
-    if id.is_empty() {
-        Some("empty study id")
-    } else if id.contains(['/', '\\']) {
-        Some("study id contains a path separator")
-    } else if id.contains("..") || id == "." {
-        Some("study id contains \"..\" or is \".\"")
-    } else if id.chars().any(char::is_control) {
-        Some("study id contains a control character")
+/// Why `name` is not usable as one folder name inside another folder (a study id, a run
+/// name), or `None` when it is; the problem reads after the name's subject ("study id ...").
+pub fn folder_name_problem(name: &str) -> Option<&'static str> {
+    if name.is_empty() {
+        Some("is empty")
+    } else if name.contains(['/', '\\']) {
+        Some("contains a path separator")
+    } else if name.contains("..") || name == "." {
+        Some("contains \"..\" or is \".\"")
+    } else if name.chars().any(char::is_control) {
+        Some("contains a control character")
     } else {
         None
     }
@@ -107,6 +108,8 @@ pub fn read_cohort(root: &Path) -> Result<Cohort> {
     let mut entries = Vec::new();
     let mut seen: HashMap<String, u64> = HashMap::new();
     let mut record = csv::StringRecord::new();
+    // (byte, line) where the previous record ended, to count each line break once.
+    let mut counted = (0usize, 1u64);
     loop {
         let more = reader.read_record(&mut record).map_err(|e| {
             let line = e.position().map_or(0, |p| p.line());
@@ -117,18 +120,23 @@ pub fn read_cohort(root: &Path) -> Result<Cohort> {
         }
         // The csv reader dates a record from before the blank lines it skipped; its end is
         // exact, so count the lines up to it (its own line break excluded).
-        let end = usize::try_from(reader.position().byte()).unwrap_or(bytes.len());
-        let line = 1 + bytes[..end.min(bytes.len()).saturating_sub(1)]
-            .iter()
-            .filter(|b| **b == b'\n')
-            .count() as u64;
+        let end = usize::try_from(reader.position().byte())
+            .unwrap_or(bytes.len())
+            .min(bytes.len());
+        let last = end.saturating_sub(1).max(counted.0);
+        let line = counted.1
+            + bytes[counted.0..last]
+                .iter()
+                .filter(|b| **b == b'\n')
+                .count() as u64;
+        counted = (last, line);
         let at = |problem: String| IoError::invalid(&path, format!("line {line}: {problem}"));
         if record.len() != 3 {
             return Err(at(format!("expected 3 fields, found {}", record.len())));
         }
         let id = &record[0];
-        if let Some(problem) = study_id_problem(id) {
-            return Err(at(format!("{problem} ({id:?})")));
+        if let Some(problem) = folder_name_problem(id) {
+            return Err(at(format!("study id {problem} ({id:?})")));
         }
         let split: Split = record[1].parse().map_err(at)?;
         let label: Label = record[2].parse().map_err(at)?;
@@ -164,11 +172,11 @@ pub fn read_cohort(root: &Path) -> Result<Cohort> {
 pub fn write_cohort_csv(path: &Path, entries: &[CohortEntry]) -> Result<()> {
     if let Some((e, problem)) = entries
         .iter()
-        .find_map(|e| study_id_problem(&e.study_id).map(|p| (e, p)))
+        .find_map(|e| folder_name_problem(&e.study_id).map(|p| (e, p)))
     {
         return Err(IoError::invalid(
             path,
-            format!("cannot write {problem} ({:?})", e.study_id),
+            format!("cannot write: study id {problem} ({:?})", e.study_id),
         ));
     }
     let mut writer = csv::Writer::from_writer(Vec::new());
@@ -255,7 +263,7 @@ mod tests {
             (
                 "study_id,split,label\n,train,normal\n",
                 &[][..],
-                "line 2: empty study id",
+                "line 2: study id is empty",
             ),
             (
                 "study_id,split,label\nx/y,train,normal\n",

@@ -19,7 +19,7 @@ use crate::io::IoError;
 use crate::io::cache::{PreprocessCache, cache_key};
 use crate::io::cohort::{Cohort, CohortEntry};
 use crate::io::preprocess::StudyTensor;
-use crate::io::study::load_study;
+use crate::io::study::{Study, load_study};
 
 /// One study ready for training or evaluation.
 #[derive(Debug, Clone, PartialEq)]
@@ -74,16 +74,23 @@ fn prepare_one(
     e: &CohortEntry,
     cache: &PreprocessCache,
 ) -> Result<Sample, IoError> {
+    let (study, sample) = describe(cohort, e)?;
+    cache.get_or_compute_keyed(&sample.key, &study)?;
+    Ok(sample)
+}
+
+/// A study of the cohort as a [`Sample`]: its folder read and its images hashed into their
+/// cache key. Touches no cache.
+pub fn describe(cohort: &Cohort, e: &CohortEntry) -> Result<(Study, Sample), IoError> {
     let study = load_study(&cohort.study_dir(&e.study_id))?;
-    let key = cache_key(&study)?;
-    cache.get_or_compute_keyed(&key, &study)?;
-    Ok(Sample {
+    let sample = Sample {
         study_id: e.study_id.clone(),
         label: e.label,
         split: e.split,
         report: study.report.trim().to_string(),
-        key,
-    })
+        key: cache_key(&study)?,
+    };
+    Ok((study, sample))
 }
 
 /// Reads one study's tensor from the cache.

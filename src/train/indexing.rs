@@ -8,13 +8,12 @@ use sha2::{Digest, Sha256};
 
 use super::TrainError;
 use super::cancel::CancelToken;
-use super::data::{Sample, prepare};
+use super::data::{Sample, describe, prepare};
 use super::session::Session;
 use crate::config::{Label, Split};
 use crate::index::store::{EmbeddingIndex, IndexEntry};
-use crate::io::cache::{PreprocessCache, cache_key, default_cache_dir};
+use crate::io::cache::{PreprocessCache, default_cache_dir};
 use crate::io::cohort::read_cohort;
-use crate::io::study::load_study;
 use rayon::prelude::*;
 
 /// The embeddings of some splits of a cohort: ids, labels, image and report embeddings.
@@ -114,16 +113,7 @@ pub fn cohort_entries(cohort: &Path) -> Result<Vec<IndexEntry>, TrainError> {
     let entries: Result<Vec<IndexEntry>, crate::io::IoError> = table
         .entries
         .par_iter()
-        .map(|e| {
-            let study = load_study(&table.study_dir(&e.study_id))?;
-            Ok(IndexEntry {
-                study_id: e.study_id.clone(),
-                label: e.label,
-                split: e.split,
-                report: study.report.trim().to_string(),
-                key: cache_key(&study)?,
-            })
-        })
+        .map(|e| describe(&table, e).map(|(_, s)| index_entry(&s)))
         .collect();
     Ok(entries?)
 }

@@ -34,9 +34,10 @@ impl LrSchedule {
         }
     }
 
-    /// Sets the run's length (a run extended on resume): the cosine then decays to the new
-    /// last epoch from where it stands, so epochs added after the decay start above the floor
-    /// rather than at it.
+    /// Sets the run's length (a run extended on resume). The cosine is that of the longer
+    /// run: where the old one had reached the floor the rate jumps back part-way up (a warm
+    /// restart) and decays to the floor at the new last epoch, instead of training the added
+    /// epochs at the floor.
     pub fn set_epochs(&mut self, epochs: usize) {
         self.epochs = epochs.max(1);
     }

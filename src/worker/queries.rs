@@ -7,10 +7,6 @@ use anyhow::Context;
 
 use super::jobs::Worker;
 use super::protocol::{Event, Explanation, MapPoint, MatrixView, RankedStudy, Thumbnail};
-
-/// Largest side of the similarity matrix image sent to the viewer: one pixel per cell up to
-/// this many studies (within every GPU's texture limit), blocks of cells averaged beyond.
-const MATRIX_MAX_SIDE: usize = 2048;
 use crate::config::{Sequence, Split};
 use crate::index::matrix::{class_order, display_rgb};
 use crate::index::pca::project_2d;
@@ -26,6 +22,10 @@ use crate::train::data::load_tensor;
 use crate::train::embed::embed_study;
 use crate::train::explain::occlusion_map;
 use crate::train::session::Session;
+
+/// Largest side of the similarity matrix image sent to the viewer: one pixel per cell up to
+/// this many studies (within every GPU's texture limit), blocks of cells averaged beyond.
+const MATRIX_MAX_SIDE: usize = 2048;
 
 fn open(w: &Worker) -> anyhow::Result<(&Session, &EmbeddingIndex)> {
     let session = w.session.as_ref().context("no trained run is open")?;
