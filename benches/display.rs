@@ -1,6 +1,6 @@
 //! The viewer's slice sampling (`io::display::sample_axial`): one axial slice of one sequence
-//! on the display frame, what the UI thread does when the slice or the study changes (three
-//! of them per view, six in Compare).
+//! on the display frame, what the viewer's slice-sampler thread does when the slice or the
+//! study changes (three of them per view, six in Compare).
 //!
 //! Run: `cargo bench --bench display` (under a minute).
 
