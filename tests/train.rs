@@ -82,6 +82,24 @@ fn read_metrics(run: &Path) -> Vec<serde_json::Value> {
 }
 
 #[test]
+fn a_run_folder_another_process_trains_into_is_refused() {
+    let f = fixture();
+    let run = f.root.join("run-locked");
+    std::fs::create_dir_all(&run).unwrap();
+    let held = std::fs::File::create(run.join(".lock")).unwrap();
+    held.lock().unwrap();
+    let out = train(&run, &["--config", s(&f.config)]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("another process is training into this run folder"),
+        "{err}"
+    );
+    assert!(!run.join("config.json").exists());
+    drop(held);
+}
+
+#[test]
 fn train_then_eval_index_query_and_classify() {
     let f = fixture();
     let run = f.root.join("run-e2e");

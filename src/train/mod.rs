@@ -57,6 +57,9 @@ pub enum TrainError {
     /// A tensor operation failed.
     #[error("tensor computation failed: {0}")]
     Tensor(#[from] candle_core::Error),
+    /// Another process is training into the run folder.
+    #[error("another process is training into this run folder: {}", .0.display())]
+    RunBusy(PathBuf),
     /// A run folder already holds a run and `--resume` was not given.
     #[error("a run already exists here (use --resume to continue it, or another --out): {}", .0.display())]
     RunExists(PathBuf),

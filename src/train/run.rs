@@ -181,6 +181,35 @@ pub fn write_resume(dir: &Path, state: &ResumeState) -> Result<(), IoError> {
     write_atomic(&path, text.as_bytes())
 }
 
+/// Lock file of a run folder ([`RunLock`]).
+pub const LOCK_FILE: &str = ".lock";
+
+/// Held while a process trains into a run folder: an OS lock on `<run>/.lock`, released when
+/// the process ends, however it ends (so `kill -9` leaves nothing to clean up). A second
+/// process, or the viewer and the CLI, cannot train into the same folder at once.
+#[derive(Debug)]
+pub struct RunLock {
+    _file: std::fs::File,
+}
+
+impl RunLock {
+    /// Takes the lock of the existing folder `dir`; `Ok(None)` when another process holds it.
+    pub fn take(dir: &Path) -> Result<Option<Self>, IoError> {
+        let path = dir.join(LOCK_FILE);
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(|e| IoError::os("open", &path, e))?;
+        match file.try_lock() {
+            Ok(()) => Ok(Some(Self { _file: file })),
+            Err(std::fs::TryLockError::WouldBlock) => Ok(None),
+            Err(std::fs::TryLockError::Error(e)) => Err(IoError::os("lock", &path, e)),
+        }
+    }
+}
+
 /// Removes temporary files that a killed writer left in the run folder (names
 /// `.<file>.tmp-<pid>-<n>` of [`crate::io::atomic::temp_path_for`]) from other processes.
 /// Returns how many were removed.

@@ -15,8 +15,8 @@ use super::data::{LoaderAugment, Prefetcher, Sample, epoch_batches, load_tensor,
 use super::optim::AdamW;
 use super::reports::{ReportEmbeddings, report_embeddings};
 use super::run::{
-    BEST_FILE, EpochMetrics, LAST_FILE, ResumeState, read_config, read_metrics, read_resume,
-    write_config, write_metrics, write_resume,
+    BEST_FILE, EpochMetrics, LAST_FILE, ResumeState, RunLock, read_config, read_metrics,
+    read_resume, write_config, write_metrics, write_resume,
 };
 use super::schedule::LrSchedule;
 use super::validate::{ValidationResult, validate};
@@ -127,7 +127,8 @@ pub fn train(
     observer: &mut dyn Observer,
     cancel: &CancelToken,
 ) -> Result<TrainSummary, TrainError> {
-    let (mut cfg, resume) = open_run(req)?;
+    // Held until training ends: no other process writes into the folder meanwhile.
+    let (mut cfg, resume, _lock) = open_run(req)?;
     if resume.is_some() && cfg.preprocess != PREPROCESS_VERSION {
         return Err(TrainError::PreprocessChanged {
             run: cfg.preprocess.clone(),
@@ -296,14 +297,22 @@ impl Ctx<'_> {
 
 /// Reads the run folder: a fresh run must not overwrite another; a resumed one takes its
 /// stored configuration (the requested `epochs` may extend it).
-fn open_run(req: &TrainRequest) -> Result<(TrainConfig, Option<ResumeState>), TrainError> {
+fn open_run(req: &TrainRequest) -> Result<(TrainConfig, Option<ResumeState>, RunLock), TrainError> {
     req.config.validate().map_err(TrainError::Config)?;
-    let has_config = req.out.join(super::run::CONFIG_FILE).is_file();
+    let config_file = req.out.join(super::run::CONFIG_FILE);
+    if req.resume && !config_file.is_file() {
+        return Err(TrainError::NothingToResume(req.out.clone()));
+    }
+    // The lock first, then the checks: two processes cannot both find the folder free.
+    std::fs::create_dir_all(&req.out)
+        .map_err(|e| crate::io::IoError::os("create directory", &req.out, e))?;
+    let lock = RunLock::take(&req.out)?.ok_or_else(|| TrainError::RunBusy(req.out.clone()))?;
+    let has_config = config_file.is_file();
     if !req.resume {
         if has_config {
             return Err(TrainError::RunExists(req.out.clone()));
         }
-        return Ok((req.config.clone(), None));
+        return Ok((req.config.clone(), None, lock));
     }
     if !has_config {
         return Err(TrainError::NothingToResume(req.out.clone()));
@@ -332,7 +341,7 @@ fn open_run(req: &TrainRequest) -> Result<(TrainConfig, Option<ResumeState>), Tr
         cfg.validate().map_err(TrainError::Config)?;
         write_config(&req.out, &cfg)?;
     }
-    Ok((cfg, state))
+    Ok((cfg, state, lock))
 }
 
 /// The state of a run before its first epoch.
