@@ -11,6 +11,7 @@ mod cli;
 mod cuda;
 mod nifti_errors;
 mod preprocess;
+mod shipped;
 mod synth;
 mod text;
 mod train;

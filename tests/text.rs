@@ -199,7 +199,9 @@ fn broken_folders_give_errors_naming_the_file() {
 // ---------------------------------------------------------------------------------------
 // The real all-MiniLM-L6-v2, where fetched.
 
-fn real_model_dir() -> Option<PathBuf> {
+/// The fetched all-MiniLM-L6-v2; `None` (with a note) outside CI when it is missing, a panic
+/// in CI, which fetches it first.
+pub(crate) fn real_model_dir() -> Option<PathBuf> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("models/all-MiniLM-L6-v2");
     if is_fetched(&dir) {
         return Some(dir);

@@ -199,7 +199,7 @@ impl BrainclipApp {
                         Event::CohortOpened(info) => {
                             self.settings.remember_cohort(info.root.clone());
                         }
-                        Event::RunOpened(info) => self.settings.last_run = Some(info.dir.clone()),
+                        Event::RunOpened(info) => self.settings.remember_run(info.dir.clone()),
                         _ => {}
                     }
                     self.state.apply(e);

@@ -1,7 +1,7 @@
 //! UI settings that persist across launches (eframe storage). Every field has a default so
 //! that state written by an older version never breaks start-up.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
@@ -67,6 +67,8 @@ pub struct Settings {
     pub last_run: Option<PathBuf>,
     /// Recently opened cohorts, newest first.
     pub recent_cohorts: Vec<PathBuf>,
+    /// Recently opened runs, newest first.
+    pub recent_runs: Vec<PathBuf>,
     /// Radiological convention (patient's right on the image's left).
     pub radiological: bool,
     /// Window/level changes apply to all three sequences.
@@ -91,6 +93,7 @@ impl Default for Settings {
             last_cohort: None,
             last_run: None,
             recent_cohorts: Vec::new(),
+            recent_runs: Vec::new(),
             radiological: true,
             lock_windows: false,
             k: 10,
@@ -117,11 +120,22 @@ impl Default for Settings {
 impl Settings {
     /// Remembers a cohort as the last and most recent one.
     pub fn remember_cohort(&mut self, dir: PathBuf) {
-        self.recent_cohorts.retain(|d| d != &dir);
-        self.recent_cohorts.insert(0, dir.clone());
-        self.recent_cohorts.truncate(MAX_RECENT);
+        remember(&mut self.recent_cohorts, &dir);
         self.last_cohort = Some(dir);
     }
+
+    /// Remembers a run as the last and most recent one.
+    pub fn remember_run(&mut self, dir: PathBuf) {
+        remember(&mut self.recent_runs, &dir);
+        self.last_run = Some(dir);
+    }
+}
+
+/// Puts `dir` first in `recent`, once, keeping at most [`MAX_RECENT`].
+fn remember(recent: &mut Vec<PathBuf>, dir: &Path) {
+    recent.retain(|d| d != dir);
+    recent.insert(0, dir.to_path_buf());
+    recent.truncate(MAX_RECENT);
 }
 
 #[cfg(test)]
@@ -137,7 +151,7 @@ mod tests {
     }
 
     #[test]
-    fn recent_cohorts_are_unique_newest_first_and_bounded() {
+    fn recent_cohorts_and_runs_are_unique_newest_first_and_bounded() {
         let mut s = Settings::default();
         for i in 0..10 {
             s.remember_cohort(PathBuf::from(format!("c{i}")));
@@ -148,9 +162,18 @@ mod tests {
         assert_eq!(
             s.recent_cohorts
                 .iter()
-                .filter(|p| p.as_path() == std::path::Path::new("c5"))
+                .filter(|p| p.as_path() == Path::new("c5"))
                 .count(),
             1
         );
+        s.remember_run(PathBuf::from("models/demo"));
+        s.remember_run(PathBuf::from("models/large"));
+        s.remember_run(PathBuf::from("models/demo"));
+        assert_eq!(
+            s.recent_runs,
+            [PathBuf::from("models/demo"), PathBuf::from("models/large")]
+        );
+        assert_eq!(s.last_run.as_deref(), Some(Path::new("models/demo")));
+        assert_eq!(s.recent_cohorts[0], PathBuf::from("c5"), "runs apart");
     }
 }

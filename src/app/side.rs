@@ -1,6 +1,8 @@
 //! The window's frame: menu bar, status bar, help, and the cases panel (report, zero-shot
 //! probabilities, similar cases, text query).
 
+use std::path::Path;
+
 use eframe::egui::{self, Color32};
 
 use super::library::first_line;
@@ -43,6 +45,9 @@ pub fn top_bar_ui(
                         }
                     }
                 });
+                ui.menu_button("Models", |ui| {
+                    models_menu_ui(ui, settings, intents);
+                });
                 if ui.button("Export window as PNG").clicked() {
                     intents.push(Intent::Screenshot("window".into()));
                 }
@@ -61,6 +66,44 @@ pub fn top_bar_ui(
             };
         });
     });
+}
+
+/// The runs committed under `models/`, with what they were trained on.
+pub const SHIPPED_RUNS: [(&str, &str); 2] = [
+    (
+        "models/demo",
+        "the demo model: 280 training studies of the demo cohort",
+    ),
+    (
+        "models/large",
+        "1400 training studies of another generated cohort (better on every measure)",
+    ),
+];
+
+/// The shipped runs, then the recently opened ones; a click opens the run.
+fn models_menu_ui(ui: &mut egui::Ui, settings: &Settings, intents: &mut Vec<Intent>) {
+    for (dir, what) in SHIPPED_RUNS {
+        if ui.button(dir).on_hover_text(what).clicked() {
+            intents.push(Intent::Send(Command::OpenRun(dir.into())));
+        }
+    }
+    let recent: Vec<_> = settings
+        .recent_runs
+        .iter()
+        .filter(|d| {
+            !SHIPPED_RUNS
+                .iter()
+                .any(|(s, _)| d.as_path() == Path::new(s))
+        })
+        .collect();
+    if !recent.is_empty() {
+        ui.separator();
+        for dir in recent {
+            if ui.button(dir.display().to_string()).clicked() {
+                intents.push(Intent::Send(Command::OpenRun(dir.clone())));
+            }
+        }
+    }
 }
 
 /// The status bar: device, what the worker does (with a progress bar), the last error.
@@ -273,4 +316,46 @@ fn zero_shot_ui(ui: &mut egui::Ui, probs: &[f32]) {
             ui.end_row();
         }
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+
+    use egui_kittest::Harness;
+    use egui_kittest::kittest::Queryable;
+
+    use super::*;
+
+    #[test]
+    fn the_models_menu_opens_shipped_and_recent_runs_once_each() {
+        let mut settings = Settings::default();
+        settings.remember_run(PathBuf::from("models/runs/mine"));
+        settings.remember_run(PathBuf::from("models/demo"));
+        let mut h = Harness::builder().build_ui_state(
+            |ui, intents: &mut Vec<Intent>| models_menu_ui(ui, &settings, intents),
+            Vec::new(),
+        );
+        h.run();
+        assert_eq!(h.get_all_by_label("models/demo").count(), 1);
+        h.get_by_label("models/large").click();
+        h.run();
+        h.get_by_label("models/runs/mine").click();
+        h.run();
+        let opened: Vec<PathBuf> = h
+            .state()
+            .iter()
+            .map(|i| match i {
+                Intent::Send(Command::OpenRun(dir)) => dir.clone(),
+                other => panic!("unexpected {other:?}"),
+            })
+            .collect();
+        assert_eq!(
+            opened,
+            [
+                PathBuf::from("models/large"),
+                PathBuf::from("models/runs/mine")
+            ]
+        );
+    }
 }

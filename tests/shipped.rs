@@ -1,0 +1,74 @@
+//! The runs committed under `models/` open with this build: configuration, packed weights,
+//! metrics and, where the text encoder has been fetched, the whole inference session.
+
+use std::path::Path;
+
+use brainclip::io::preprocess::TENSOR_SHAPE;
+use brainclip::train::embed::embed_tensor_batch;
+use brainclip::train::run::{load_run, read_metrics};
+use brainclip::train::session::{ClassPrompts, Session};
+use candle_core::Device;
+
+use crate::text::real_model_dir;
+
+/// Every run shipped in the repository.
+const SHIPPED: [&str; 2] = ["models/demo", "models/large"];
+
+fn norm(v: &[f32]) -> f32 {
+    v.iter().map(|x| x * x).sum::<f32>().sqrt()
+}
+
+#[test]
+fn shipped_runs_open_and_embed_with_this_build() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let text = real_model_dir();
+    for name in SHIPPED {
+        let run = root.join(name);
+        let metrics = read_metrics(&run).unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert!(!metrics.is_empty(), "{name}: no epochs in metrics.jsonl");
+        assert!(
+            metrics
+                .iter()
+                .all(|m| m.train_loss.is_finite() && m.val_loss.is_finite()),
+            "{name}: non-finite losses"
+        );
+        let Some(text) = &text else {
+            load_run(&run, 384, &Device::Cpu).unwrap_or_else(|e| panic!("{name}: {e}"));
+            continue;
+        };
+        let session =
+            Session::open(&run, Some(text), &Device::Cpu).unwrap_or_else(|e| panic!("{name}: {e}"));
+        // A blank study and one with a bright spot in one hemisphere of the DWI.
+        let n: usize = TENSOR_SHAPE.iter().product();
+        let [_, d, h, w] = TENSOR_SHAPE;
+        let mut images = vec![0f32; 2 * n];
+        for z in d / 2 - 1..d / 2 + 1 {
+            for y in h / 2 - 6..h / 2 + 6 {
+                for x in w / 4 - 6..w / 4 + 6 {
+                    images[n + (z * h + y) * w + x] = 4.0;
+                }
+            }
+        }
+        let e = embed_tensor_batch(&session.model, images, 2, &Device::Cpu).unwrap();
+        assert_eq!(e.len(), 2);
+        for v in &e {
+            assert_eq!(v.len(), 256, "{name}");
+            assert!((norm(v) - 1.0).abs() < 1e-3, "{name}: not unit length");
+        }
+        let moved: f32 = e[0].iter().zip(&e[1]).map(|(a, b)| (a - b).abs()).sum();
+        assert!(
+            moved > 1e-3,
+            "{name}: the spot did not change the embedding"
+        );
+        let classes = session
+            .class_embeddings(&ClassPrompts::builtin().unwrap())
+            .unwrap();
+        for p in session.zero_shot(&e, &classes).unwrap() {
+            let sum: f32 = p.iter().sum();
+            assert!(
+                p.iter().all(|x| x.is_finite()) && (sum - 1.0).abs() < 1e-4,
+                "{name}"
+            );
+        }
+    }
+}
