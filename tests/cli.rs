@@ -148,3 +148,41 @@ fn bench_refuses_bad_settings_clearly() {
         assert!(String::from_utf8_lossy(&out.stderr).contains("--features cuda"));
     }
 }
+
+#[test]
+fn eval_against_a_baseline_pairs_the_same_studies() {
+    let f = crate::viewer_fixture::fixture();
+    let (run, cohort) = (f.run.to_str().unwrap(), f.cohort.to_str().unwrap());
+    let args = [
+        "eval",
+        "--run",
+        run,
+        "--cohort",
+        cohort,
+        "--split",
+        "train",
+        "--bootstrap",
+        "30",
+    ];
+    let out = ok(&brainclip(
+        &[&args[..], &["--against", run, "--json"]].concat(),
+    ));
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["n"], 6, "{v}");
+    let metrics = v["metrics"].as_array().unwrap();
+    assert_eq!(metrics.len(), 14);
+    assert_eq!(metrics[0]["metric"], "text_to_image.r1");
+    for m in metrics {
+        // A run against itself: equal values, a zero difference, a zero-width interval.
+        assert_eq!(m["run"], m["baseline"], "{m}");
+        assert_eq!(m["difference"].as_f64(), Some(0.0), "{m}");
+        assert_eq!(m["interval"]["lo"].as_f64(), Some(0.0), "{m}");
+    }
+    let table = ok(&brainclip(&[&args[..], &["--against", run]].concat()));
+    assert!(table.contains("against baseline") && table.contains("zero_shot.macro_auc"));
+    let missing = f.root.join("no-such-run");
+    let err = brainclip(&[&args[..], &["--against", missing.to_str().unwrap()]].concat());
+    assert!(!err.status.success());
+    let msg = String::from_utf8_lossy(&err.stderr);
+    assert!(msg.contains("no-such-run"), "{msg}");
+}

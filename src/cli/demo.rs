@@ -73,5 +73,6 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         matrix_png: None,
         prompts: crate::train::session::DEFAULT_PROMPTS.into(),
         bootstrap: 1000,
+        against: None,
     })
 }

@@ -1,17 +1,19 @@
 //! `brainclip eval --run DIR --cohort DIR [--split test] [--json] [--matrix F.csv]
-//! [--matrix-png F.png]`: retrieval, class precision and zero-shot metrics of a trained run on
-//! one split, with 95% bootstrap intervals.
+//! [--matrix-png F.png] [--against RUN]`: retrieval, class precision and zero-shot metrics of
+//! a trained run on one split, with 95% bootstrap intervals; or, with `--against`, the
+//! paired difference to a baseline run on the same studies.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use super::run_args::RunArgs;
 use crate::config::Split;
 use crate::index::eval::{EvalInputs, evaluate};
 use crate::index::matrix::{class_order, write_matrix_csv, write_matrix_png};
+use crate::index::paired::compare;
 use crate::index::sim::cosine_matrix;
 use crate::train::CancelToken;
-use crate::train::indexing::embed_cohort;
-use crate::train::session::{ClassPrompts, DEFAULT_PROMPTS};
+use crate::train::indexing::{SplitEmbeddings, embed_cohort};
+use crate::train::session::{ClassPrompts, DEFAULT_PROMPTS, Session};
 
 /// Arguments of `brainclip eval`.
 #[derive(Debug, clap::Args)]
@@ -40,32 +42,19 @@ pub struct Args {
     /// Bootstrap resamples for the intervals.
     #[arg(long, default_value_t = 1000)]
     pub bootstrap: usize,
+    /// Compare with this baseline run on the same studies instead: both runs' metrics and
+    /// the 95% paired bootstrap interval of each difference.
+    #[arg(long, value_name = "RUN")]
+    pub against: Option<PathBuf>,
 }
 
 /// Runs `brainclip eval`.
 pub fn run(args: Args) -> anyhow::Result<()> {
     let split = args.split;
-    let session = args.run.open()?;
     let prompts = ClassPrompts::load(&args.prompts)?;
-    let (e, _) = embed_cohort(
-        &session,
-        &args.cohort,
-        &[split],
-        &CancelToken::new(),
-        &mut |_, _| {},
-    )?;
-    let classes = session.class_embeddings(&prompts)?;
-    let report = evaluate(
-        &EvalInputs {
-            image: &e.image,
-            text: &e.text,
-            labels: &e.labels,
-            class_prompts: &classes,
-            logit_scale: session.logit_scale()?,
-        },
-        args.bootstrap,
-        0,
-    )?;
+    let this = SplitEval::embed(&args.run.open()?, &args.cohort, split, &prompts)?;
+    let (e, inputs) = (&this.e, this.inputs());
+    // The matrices are the run's, also when it is compared with a baseline.
     if args.matrix.is_some() || args.matrix_png.is_some() {
         let sim = cosine_matrix(&e.text, &e.image);
         let order = class_order(&e.labels, &e.ids);
@@ -76,6 +65,37 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             write_matrix_png(p, &sim, &e.labels, &order, 4)?;
         }
     }
+    if let Some(base_dir) = &args.against {
+        let base_args = RunArgs {
+            run: base_dir.clone(),
+            text_model: None,
+            device: args.run.device.clone(),
+        };
+        let base = SplitEval::embed(&base_args.open()?, &args.cohort, split, &prompts)?;
+        if base.e.ids != e.ids {
+            anyhow::bail!("the cohort changed between the two runs' embeddings; run again");
+        }
+        let paired = compare(&inputs, &base.inputs(), args.bootstrap, 0)?;
+        if args.json {
+            let out = serde_json::json!({
+                "run": args.run.run, "baseline": base_dir, "split": split.as_str(),
+                "n": paired.n, "metrics": paired.metrics,
+            });
+            println!("{}", serde_json::to_string_pretty(&out)?);
+        } else {
+            println!(
+                "{} split of {} ({} studies): run {} against baseline {}",
+                split.as_str(),
+                args.cohort.display(),
+                paired.n,
+                args.run.run.display(),
+                base_dir.display()
+            );
+            print!("{}", paired.to_table());
+        }
+        return Ok(());
+    }
+    let report = evaluate(&inputs, args.bootstrap, 0)?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
@@ -89,4 +109,43 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         print!("{}", report.to_table());
     }
     Ok(())
+}
+
+/// One run's embeddings of a split: studies, reports and class prompts.
+struct SplitEval {
+    e: SplitEmbeddings,
+    classes: Vec<Vec<f32>>,
+    logit_scale: f32,
+}
+
+impl SplitEval {
+    fn embed(
+        session: &Session,
+        cohort: &Path,
+        split: Split,
+        prompts: &ClassPrompts,
+    ) -> anyhow::Result<Self> {
+        let (e, _) = embed_cohort(
+            session,
+            cohort,
+            &[split],
+            &CancelToken::new(),
+            &mut |_, _| {},
+        )?;
+        Ok(Self {
+            e,
+            classes: session.class_embeddings(prompts)?,
+            logit_scale: session.logit_scale()?,
+        })
+    }
+
+    fn inputs(&self) -> EvalInputs<'_> {
+        EvalInputs {
+            image: &self.e.image,
+            text: &self.e.text,
+            labels: &self.e.labels,
+            class_prompts: &self.classes,
+            logit_scale: self.logit_scale,
+        }
+    }
 }

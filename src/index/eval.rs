@@ -313,74 +313,143 @@ fn retrieval_intervals(ranks: &[usize], n_boot: usize, seed: u64) -> RetrievalIn
     }
 }
 
+/// Per-query results of one split, from which every metric of a subset of queries follows
+/// (shared by [`evaluate`] and the paired comparison of two runs).
+pub(crate) struct QueryStats {
+    pub(crate) labels: Vec<Label>,
+    pub(crate) t2i_ranks: Vec<usize>,
+    pub(crate) i2t_ranks: Vec<usize>,
+    p1: Vec<f64>,
+    p5: Vec<f64>,
+    ap: Vec<f64>,
+    probs: Vec<Vec<f32>>,
+}
+
+/// The metrics of [`QueryStats::headline`], in order, as named in the JSON report.
+pub const HEADLINE: [&str; 14] = [
+    "text_to_image.r1",
+    "text_to_image.r5",
+    "text_to_image.r10",
+    "text_to_image.median_rank",
+    "image_to_text.r1",
+    "image_to_text.r5",
+    "image_to_text.r10",
+    "image_to_text.median_rank",
+    "class_precision.p1",
+    "class_precision.p5",
+    "map",
+    "zero_shot.accuracy",
+    "zero_shot.balanced_accuracy",
+    "zero_shot.macro_auc",
+];
+
+impl QueryStats {
+    /// Validates the inputs and ranks every query.
+    pub(crate) fn new(inp: &EvalInputs) -> Result<Self, EvalError> {
+        validate(inp)?;
+        let n = inp.image.len();
+        let t2i = cosine_matrix(inp.text, inp.image);
+        let study_sim = cosine_matrix(inp.image, inp.image);
+        let prompt_sim = cosine_matrix(inp.image, inp.class_prompts);
+        let cosines: Vec<Vec<f32>> = (0..n).map(|i| prompt_sim.row(i).to_vec()).collect();
+        Ok(Self {
+            labels: inp.labels.to_vec(),
+            t2i_ranks: diagonal_ranks(&t2i),
+            i2t_ranks: diagonal_ranks(&t2i.transpose()),
+            p1: class_precision_at(&study_sim, inp.labels, 1),
+            p5: class_precision_at(&study_sim, inp.labels, 5),
+            ap: average_precision(&study_sim, inp.labels),
+            probs: softmax_rows(&cosines, inp.logit_scale),
+        })
+    }
+
+    /// Queries in the split.
+    pub(crate) fn len(&self) -> usize {
+        self.labels.len()
+    }
+
+    fn zero_shot_at(&self, idx: &[usize], f: fn(&[Vec<f32>], &[Label]) -> f64) -> f64 {
+        let p: Vec<Vec<f32>> = idx.iter().map(|&i| self.probs[i].clone()).collect();
+        let l: Vec<Label> = idx.iter().map(|&i| self.labels[i]).collect();
+        f(&p, &l)
+    }
+
+    /// The [`HEADLINE`] metrics over the queries `idx` (repeats allowed, as in a bootstrap
+    /// resample; the gallery stays the whole split).
+    pub(crate) fn headline(&self, idx: &[usize]) -> [f64; HEADLINE.len()] {
+        let ranks = |all: &[usize]| idx.iter().map(|&i| all[i]).collect::<Vec<_>>();
+        let (t2i, i2t) = (ranks(&self.t2i_ranks), ranks(&self.i2t_ranks));
+        [
+            recall_at(&t2i, 1),
+            recall_at(&t2i, 5),
+            recall_at(&t2i, 10),
+            median_rank(&t2i),
+            recall_at(&i2t, 1),
+            recall_at(&i2t, 5),
+            recall_at(&i2t, 10),
+            median_rank(&i2t),
+            mean_at(&self.p1, idx),
+            mean_at(&self.p5, idx),
+            finite_mean_at(&self.ap, idx),
+            self.zero_shot_at(idx, accuracy),
+            self.zero_shot_at(idx, balanced_accuracy),
+            self.zero_shot_at(idx, macro_auc),
+        ]
+    }
+}
+
 /// Evaluates one split (see the module docs for what each metric means). Bootstrap
 /// intervals use `n_boot` resamples of the queries (0 skips them) from `seed`; every
 /// metric sees the same resamples.
 pub fn evaluate(inp: &EvalInputs, n_boot: usize, seed: u64) -> Result<EvalReport, EvalError> {
-    validate(inp)?;
-    let (n, labels) = (inp.image.len(), inp.labels);
-
-    let t2i = cosine_matrix(inp.text, inp.image);
-    let t2i_ranks = diagonal_ranks(&t2i);
-    let i2t_ranks = diagonal_ranks(&t2i.transpose());
-    let study_sim = cosine_matrix(inp.image, inp.image);
-    let p1 = class_precision_at(&study_sim, labels, 1);
-    let p5 = class_precision_at(&study_sim, labels, 5);
-    let ap = average_precision(&study_sim, labels);
-    let prompt_sim = cosine_matrix(inp.image, inp.class_prompts);
-    let cosines: Vec<Vec<f32>> = (0..n).map(|i| prompt_sim.row(i).to_vec()).collect();
-    let probs = softmax_rows(&cosines, inp.logit_scale);
+    let q = QueryStats::new(inp)?;
+    let (n, labels, probs) = (q.len(), inp.labels, &q.probs);
 
     let per_class = Label::ALL
         .into_iter()
         .filter_map(|class| {
             let idx: Vec<usize> = (0..n).filter(|&i| labels[i] == class).collect();
-            let ranks: Vec<usize> = idx.iter().map(|&i| t2i_ranks[i]).collect();
+            let ranks: Vec<usize> = idx.iter().map(|&i| q.t2i_ranks[i]).collect();
             let metrics = ClassMetrics {
                 n: idx.len(),
                 t2i_r1: recall_at(&ranks, 1),
                 t2i_r10: recall_at(&ranks, 10),
-                p1: mean_at(&p1, &idx),
-                zero_shot_recall: class_recall(&probs, labels, class),
+                p1: mean_at(&q.p1, &idx),
+                zero_shot_recall: class_recall(probs, labels, class),
             };
             (!idx.is_empty()).then_some((class, metrics))
         })
         .collect();
 
-    let zero_shot_at = |idx: &[usize], f: fn(&[Vec<f32>], &[Label]) -> f64| {
-        let p: Vec<Vec<f32>> = idx.iter().map(|&i| probs[i].clone()).collect();
-        let l: Vec<Label> = idx.iter().map(|&i| labels[i]).collect();
-        f(&p, &l)
-    };
     let ci = |stat: &dyn Fn(&[usize]) -> f64| Interval::from(bootstrap_ci(n, stat, n_boot, seed));
     let intervals = Intervals {
-        text_to_image: retrieval_intervals(&t2i_ranks, n_boot, seed),
-        image_to_text: retrieval_intervals(&i2t_ranks, n_boot, seed),
-        p1: ci(&|idx| mean_at(&p1, idx)),
-        p5: ci(&|idx| mean_at(&p5, idx)),
-        map: ci(&|idx| finite_mean_at(&ap, idx)),
-        accuracy: ci(&|idx| zero_shot_at(idx, accuracy)),
-        balanced_accuracy: ci(&|idx| zero_shot_at(idx, balanced_accuracy)),
-        macro_auc: ci(&|idx| zero_shot_at(idx, macro_auc)),
+        text_to_image: retrieval_intervals(&q.t2i_ranks, n_boot, seed),
+        image_to_text: retrieval_intervals(&q.i2t_ranks, n_boot, seed),
+        p1: ci(&|idx| mean_at(&q.p1, idx)),
+        p5: ci(&|idx| mean_at(&q.p5, idx)),
+        map: ci(&|idx| finite_mean_at(&q.ap, idx)),
+        accuracy: ci(&|idx| q.zero_shot_at(idx, accuracy)),
+        balanced_accuracy: ci(&|idx| q.zero_shot_at(idx, balanced_accuracy)),
+        macro_auc: ci(&|idx| q.zero_shot_at(idx, macro_auc)),
     };
 
     Ok(EvalReport {
         n,
-        text_to_image: retrieval(&t2i_ranks),
-        image_to_text: retrieval(&i2t_ranks),
+        text_to_image: retrieval(&q.t2i_ranks),
+        image_to_text: retrieval(&q.i2t_ranks),
         class_precision: ClassPrecision {
-            p1: finite_mean(&p1),
-            p5: finite_mean(&p5),
+            p1: finite_mean(&q.p1),
+            p5: finite_mean(&q.p5),
         },
-        map: finite_mean(&ap),
+        map: finite_mean(&q.ap),
         zero_shot: ZeroShotMetrics {
-            accuracy: accuracy(&probs, labels),
-            balanced_accuracy: balanced_accuracy(&probs, labels),
-            macro_auc: macro_auc(&probs, labels),
+            accuracy: accuracy(probs, labels),
+            balanced_accuracy: balanced_accuracy(probs, labels),
+            macro_auc: macro_auc(probs, labels),
         },
         per_class,
         intervals,
-        confusion: confusion_matrix(&probs, labels),
+        confusion: confusion_matrix(probs, labels),
     })
 }
 

@@ -270,21 +270,39 @@ pub fn bootstrap_ci(
     n_boot: usize,
     seed: u64,
 ) -> (f64, f64) {
+    bootstrap_cis(n, 1, |idx| vec![stat(idx)], n_boot, seed)[0]
+}
+
+/// [`bootstrap_ci`] of `m` statistics computed together on each resample (the same
+/// resamples as [`bootstrap_ci`] with the same seed).
+pub fn bootstrap_cis(
+    n: usize,
+    m: usize,
+    stats: impl Fn(&[usize]) -> Vec<f64>,
+    n_boot: usize,
+    seed: u64,
+) -> Vec<(f64, f64)> {
     if n == 0 {
-        return (f64::NAN, f64::NAN);
+        return vec![(f64::NAN, f64::NAN); m];
     }
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let mut sample = vec![0usize; n];
-    let mut stats = Vec::with_capacity(n_boot);
+    let mut per_stat: Vec<Vec<f64>> = vec![Vec::with_capacity(n_boot); m];
     for _ in 0..n_boot {
         sample.iter_mut().for_each(|s| *s = rng.random_range(0..n));
-        let v = stat(&sample);
-        if v.is_finite() {
-            stats.push(v);
+        for (all, v) in per_stat.iter_mut().zip(stats(&sample)) {
+            if v.is_finite() {
+                all.push(v);
+            }
         }
     }
-    stats.sort_by(f64::total_cmp);
-    (percentile(&stats, 0.025), percentile(&stats, 0.975))
+    per_stat
+        .into_iter()
+        .map(|mut v| {
+            v.sort_by(f64::total_cmp);
+            (percentile(&v, 0.025), percentile(&v, 0.975))
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -294,6 +312,23 @@ mod tests {
 
     fn m(rows: &[&[f32]]) -> SimMatrix {
         SimMatrix::from_fn(rows.len(), rows[0].len(), |r, c| rows[r][c])
+    }
+
+    #[test]
+    fn joint_bootstrap_intervals_match_one_at_a_time() {
+        let x: Vec<f64> = (0..30).map(|i| f64::from(i % 7)).collect();
+        let mean = |idx: &[usize]| idx.iter().map(|&i| x[i]).sum::<f64>() / idx.len() as f64;
+        let max = |idx: &[usize]| idx.iter().map(|&i| x[i]).fold(0.0, f64::max);
+        let joint = bootstrap_cis(30, 2, |idx| vec![mean(idx), max(idx)], 200, 3);
+        assert_eq!(
+            joint,
+            vec![
+                bootstrap_ci(30, mean, 200, 3),
+                bootstrap_ci(30, max, 200, 3)
+            ]
+        );
+        assert!(joint[0].0 < joint[0].1);
+        assert!(bootstrap_cis(0, 2, |_| vec![0.0, 0.0], 10, 1)[1].0.is_nan());
     }
 
     #[test]

@@ -6,6 +6,7 @@
 pub mod eval;
 pub mod matrix;
 pub mod metrics;
+pub mod paired;
 pub mod pca;
 pub mod sim;
 pub mod store;
@@ -14,5 +15,6 @@ pub mod text_cache;
 
 pub use eval::{EvalError, EvalInputs, EvalReport, Interval, Intervals, evaluate};
 pub use matrix::{class_order, render_matrix_png, write_matrix_csv, write_matrix_png};
+pub use paired::{PairedError, PairedMetric, PairedReport, compare};
 pub use sim::{SimMatrix, cosine_matrix, l2_normalize, top_k};
 pub use store::{EmbeddingIndex, Hit, IndexEntry, IndexError};
