@@ -76,7 +76,8 @@ pub const SHIPPED_RUNS: [(&str, &str); 2] = [
     ),
     (
         "models/large",
-        "1400 training studies of another generated cohort (better on every measure)",
+        "1400 training studies of another generated cohort: clearly better retrieval, mAP \
+         and zero-shot on the demo cohort's test split",
     ),
 ];
 

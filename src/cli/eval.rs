@@ -66,10 +66,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         }
     }
     if let Some(base_dir) = &args.against {
+        // The same encoder folder and device (the baseline's fingerprint is still checked).
         let base_args = RunArgs {
             run: base_dir.clone(),
-            text_model: None,
-            device: args.run.device.clone(),
+            ..args.run.clone()
         };
         let base = SplitEval::embed(&base_args.open()?, &args.cohort, split, &prompts)?;
         if base.e.ids != e.ids {
