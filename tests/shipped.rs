@@ -5,24 +5,36 @@ use std::path::Path;
 
 use brainclip::io::preprocess::TENSOR_SHAPE;
 use brainclip::train::embed::embed_tensor_batch;
-use brainclip::train::run::{load_run, read_metrics};
+use brainclip::train::run::{SHIPPED_RUNS, load_run, read_metrics};
 use brainclip::train::session::{ClassPrompts, Session};
 use candle_core::Device;
 
 use crate::text::real_model_dir;
-
-/// Every run shipped in the repository.
-const SHIPPED: [&str; 2] = ["models/demo", "models/large"];
 
 fn norm(v: &[f32]) -> f32 {
     v.iter().map(|x| x * x).sum::<f32>().sqrt()
 }
 
 #[test]
+fn every_run_folder_in_models_is_listed_as_shipped() {
+    let models = Path::new(env!("CARGO_MANIFEST_DIR")).join("models");
+    for entry in std::fs::read_dir(&models).unwrap() {
+        let dir = entry.unwrap().path();
+        let name = format!("models/{}", dir.file_name().unwrap().to_string_lossy());
+        if dir.join("config.json").is_file() && dir.join("metrics.jsonl").is_file() {
+            assert!(
+                SHIPPED_RUNS.iter().any(|(d, _)| *d == name),
+                "{name} is not in SHIPPED_RUNS"
+            );
+        }
+    }
+}
+
+#[test]
 fn shipped_runs_open_and_embed_with_this_build() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let text = real_model_dir();
-    for name in SHIPPED {
+    for (name, _) in SHIPPED_RUNS {
         let run = root.join(name);
         let metrics = read_metrics(&run).unwrap_or_else(|e| panic!("{name}: {e}"));
         assert!(!metrics.is_empty(), "{name}: no epochs in metrics.jsonl");

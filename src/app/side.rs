@@ -11,6 +11,7 @@ use super::state::AppState;
 use super::view::ViewState;
 use super::{FolderKind, Intent};
 use crate::config::Label;
+use crate::train::run::SHIPPED_RUNS;
 use crate::worker::{Command, RankedStudy, Thumbnail};
 
 /// Colour of a class in plots and lists.
@@ -67,19 +68,6 @@ pub fn top_bar_ui(
         });
     });
 }
-
-/// The runs committed under `models/`, with what they were trained on.
-pub const SHIPPED_RUNS: [(&str, &str); 2] = [
-    (
-        "models/demo",
-        "the demo model: 280 training studies of the demo cohort",
-    ),
-    (
-        "models/large",
-        "1400 training studies of another generated cohort: clearly better retrieval, mAP \
-         and zero-shot on the demo cohort's test split",
-    ),
-];
 
 /// The shipped runs, then the recently opened ones; a click opens the run.
 fn models_menu_ui(ui: &mut egui::Ui, settings: &Settings, intents: &mut Vec<Intent>) {

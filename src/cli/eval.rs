@@ -52,7 +52,23 @@ pub struct Args {
 pub fn run(args: Args) -> anyhow::Result<()> {
     let split = args.split;
     let prompts = ClassPrompts::load(&args.prompts)?;
-    let this = SplitEval::embed(&args.run.open()?, &args.cohort, split, &prompts)?;
+    let session = args.run.open()?;
+    // A wrong baseline is named before minutes of embedding.
+    let baseline = args
+        .against
+        .as_ref()
+        .map(|dir| {
+            // The same encoder folder and device (the baseline's fingerprint is still checked).
+            RunArgs {
+                run: dir.clone(),
+                ..args.run.clone()
+            }
+            .open()
+            .map(|s| (dir, s))
+        })
+        .transpose()?;
+    let this = SplitEval::embed(&session, &args.cohort, split, &prompts)?;
+    drop(session);
     let (e, inputs) = (&this.e, this.inputs());
     // The matrices are the run's, also when it is compared with a baseline.
     if args.matrix.is_some() || args.matrix_png.is_some() {
@@ -65,20 +81,17 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             write_matrix_png(p, &sim, &e.labels, &order, 4)?;
         }
     }
-    if let Some(base_dir) = &args.against {
-        // The same encoder folder and device (the baseline's fingerprint is still checked).
-        let base_args = RunArgs {
-            run: base_dir.clone(),
-            ..args.run.clone()
-        };
-        let base = SplitEval::embed(&base_args.open()?, &args.cohort, split, &prompts)?;
+    if let Some((base_dir, base_session)) = baseline {
+        let base = SplitEval::embed(&base_session, &args.cohort, split, &prompts)?;
         if base.e.ids != e.ids {
             anyhow::bail!("the cohort changed between the two runs' embeddings; run again");
         }
         let paired = compare(&inputs, &base.inputs(), args.bootstrap, 0)?;
         if args.json {
             let out = serde_json::json!({
-                "run": args.run.run, "baseline": base_dir, "split": split.as_str(),
+                "run": args.run.run.display().to_string(),
+                "baseline": base_dir.display().to_string(),
+                "split": split.as_str(),
                 "n": paired.n, "metrics": paired.metrics,
             });
             println!("{}", serde_json::to_string_pretty(&out)?);

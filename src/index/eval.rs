@@ -325,7 +325,8 @@ pub(crate) struct QueryStats {
     probs: Vec<Vec<f32>>,
 }
 
-/// The metrics of [`QueryStats::headline`], in order, as named in the JSON report.
+/// The metrics of a paired comparison (and of `QueryStats::headline`), in order, as named in
+/// the JSON report.
 pub const HEADLINE: [&str; 14] = [
     "text_to_image.r1",
     "text_to_image.r5",

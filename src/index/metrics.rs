@@ -290,7 +290,9 @@ pub fn bootstrap_cis(
     let mut per_stat: Vec<Vec<f64>> = vec![Vec::with_capacity(n_boot); m];
     for _ in 0..n_boot {
         sample.iter_mut().for_each(|s| *s = rng.random_range(0..n));
-        for (all, v) in per_stat.iter_mut().zip(stats(&sample)) {
+        let values = stats(&sample);
+        debug_assert_eq!(values.len(), m, "one value per statistic");
+        for (all, v) in per_stat.iter_mut().zip(values) {
             if v.is_finite() {
                 all.push(v);
             }

@@ -45,7 +45,8 @@ pub enum PairedError {
     NotPaired(String),
 }
 
-/// Compares `run` with `baseline`, both embeddings of the same studies in the same order.
+/// Compares `run` with `baseline`, both embeddings of the same studies in the same order
+/// (only the count and the labels can be checked here: the caller matches the study ids).
 /// `n_boot` resamples (0 skips the intervals) from `seed`, the same for every metric.
 pub fn compare(
     run: &EvalInputs,
@@ -88,7 +89,9 @@ pub fn compare(
 
 impl PairedReport {
     /// A plain-text table: both values, the difference and its interval, and which run is
-    /// better where the interval leaves out zero.
+    /// better where the interval leaves out zero. Each interval is a 95 % one on its own:
+    /// among 14 related metrics one may leave out zero by chance, so read a lone mark as a
+    /// hint.
     pub fn to_table(&self) -> String {
         let mut out = format!(
             "  {:<28}{:>9}{:>10}{:>12}  {}\n",

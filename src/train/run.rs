@@ -30,6 +30,20 @@ pub const LAST_FILE: &str = "last.safetensors";
 /// Loop state for `--resume`.
 pub const RESUME_FILE: &str = "resume.json";
 
+/// The runs committed under `models/` (relative to the repository root), with what each was
+/// trained on.
+pub const SHIPPED_RUNS: [(&str, &str); 2] = [
+    (
+        "models/demo",
+        "the demo model: 280 training studies of the demo cohort",
+    ),
+    (
+        "models/large",
+        "1400 training studies of another generated cohort: clearly better report -> study \
+         R@10, median rank, mAP and zero-shot on the demo cohort's test split",
+    ),
+];
+
 /// What one finished epoch measured (a line of `metrics.jsonl`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EpochMetrics {

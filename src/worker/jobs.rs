@@ -263,7 +263,7 @@ impl Worker {
             None => None,
         };
         let info = RunInfo {
-            dir: dir.to_path_buf(),
+            dir: as_given_or_relative(dir),
             device: device_name(&device),
             metrics,
             indexed: index.as_ref().map_or(0, EmbeddingIndex::len),
@@ -473,5 +473,43 @@ fn task_name(command: &Command) -> &'static str {
         Command::OpenPath { .. } => "opening the folder",
         Command::ExportMatrix { .. } => "exporting the matrix",
         Command::ExportPng { .. } => "exporting the image",
+    }
+}
+
+/// `dir` as the viewer lists it: relative to the working directory when inside it, without
+/// `.` components, so one run opened by its relative path, through the folder dialog or by a
+/// drop is remembered once.
+fn as_given_or_relative(dir: &Path) -> PathBuf {
+    relative_to(dir, std::env::current_dir().ok().as_deref())
+}
+
+fn relative_to(dir: &Path, cwd: Option<&Path>) -> PathBuf {
+    let plain: PathBuf = dir
+        .components()
+        .filter(|c| !matches!(c, std::path::Component::CurDir))
+        .collect();
+    match cwd.and_then(|c| plain.strip_prefix(c).ok()) {
+        Some(rel) if !rel.as_os_str().is_empty() => rel.to_path_buf(),
+        _ => plain,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_run_inside_the_working_directory_is_listed_relative_to_it() {
+        let cwd = Path::new("/home/r/brainclip");
+        for (given, want) in [
+            ("/home/r/brainclip/models/demo", "models/demo"),
+            ("./models/demo", "models/demo"),
+            ("models/./demo", "models/demo"),
+            ("/elsewhere/run", "/elsewhere/run"),
+            ("/home/r/brainclip", "/home/r/brainclip"),
+        ] {
+            assert_eq!(relative_to(Path::new(given), Some(cwd)), Path::new(want));
+        }
+        assert_eq!(relative_to(Path::new("./r"), None), Path::new("r"));
     }
 }
