@@ -165,28 +165,21 @@ fn cohort_run_study_queries_and_explanation() {
     assert!(max == 1.0 || max == 0.0, "{max}");
     assert!(x.heat.data.iter().all(|v| (0.0..=1.0).contains(v)));
 
-    // A study folder of the open cohort dropped on the window opens it with similar cases.
-    w.send(Command::OpenPath {
-        path: f.cohort.join("studies").join(&other),
-        k: 2,
-        radiological: true,
-    })
-    .unwrap();
-    let events = until(&w, |e| matches!(e, Event::Similar { .. }));
-    assert!(events.iter().any(
-        |e| matches!(e, Event::StudyLoaded { slot: Slot::Primary, study } if study.study_id == other)
-    ));
-    // A file dropped (here the study's report) opens the folder holding it.
-    w.send(Command::OpenPath {
-        path: f.cohort.join("studies").join(&other).join("report.txt"),
-        k: 2,
-        radiological: true,
-    })
-    .unwrap();
-    let events = until(&w, |e| matches!(e, Event::Similar { .. }));
-    assert!(events.iter().any(
-        |e| matches!(e, Event::StudyLoaded { slot: Slot::Primary, study } if study.study_id == other)
-    ));
+    // A study folder of the open cohort dropped on the window opens it with similar cases; a
+    // file dropped (here the study's report) opens the folder holding it.
+    let folder = f.cohort.join("studies").join(&other);
+    for path in [folder.clone(), folder.join("report.txt")] {
+        w.send(Command::OpenPath {
+            path,
+            k: 2,
+            radiological: true,
+        })
+        .unwrap();
+        let events = until(&w, |e| matches!(e, Event::Similar { .. }));
+        assert!(events.iter().any(
+            |e| matches!(e, Event::StudyLoaded { slot: Slot::Primary, study } if study.study_id == other)
+        ));
+    }
 
     let dir = f.root.join("exports");
     w.send(Command::ExportPng {

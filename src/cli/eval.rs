@@ -3,7 +3,7 @@
 //! a trained run on one split, with 95% bootstrap intervals; or, with `--against`, the
 //! paired difference to a baseline run on the same studies.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use super::run_args::RunArgs;
 use crate::config::Split;
@@ -12,7 +12,7 @@ use crate::index::matrix::{class_order, write_matrix_csv, write_matrix_png};
 use crate::index::paired::compare;
 use crate::index::sim::cosine_matrix;
 use crate::train::CancelToken;
-use crate::train::indexing::{SplitEmbeddings, embed_cohort};
+use crate::train::indexing::{PreparedSplits, SplitEmbeddings, prepare_splits};
 use crate::train::session::{ClassPrompts, DEFAULT_PROMPTS, Session};
 
 /// Arguments of `brainclip eval`.
@@ -67,7 +67,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             .map(|s| (dir, s))
         })
         .transpose()?;
-    let this = SplitEval::embed(&session, &args.cohort, split, &prompts)?;
+    // The studies are loaded once for both runs.
+    let studies = prepare_splits(&args.cohort, &[split])?;
+    let this = SplitEval::embed(&session, &studies, &prompts)?;
     drop(session);
     let (e, inputs) = (&this.e, this.inputs());
     // The matrices are the run's, also when it is compared with a baseline.
@@ -82,10 +84,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         }
     }
     if let Some((base_dir, base_session)) = baseline {
-        let base = SplitEval::embed(&base_session, &args.cohort, split, &prompts)?;
-        if base.e.ids != e.ids {
-            anyhow::bail!("the cohort changed between the two runs' embeddings; run again");
-        }
+        let base = SplitEval::embed(&base_session, &studies, &prompts)?;
         let paired = compare(&inputs, &base.inputs(), args.bootstrap, 0)?;
         if args.json {
             let out = serde_json::json!({
@@ -134,17 +133,10 @@ struct SplitEval {
 impl SplitEval {
     fn embed(
         session: &Session,
-        cohort: &Path,
-        split: Split,
+        studies: &PreparedSplits,
         prompts: &ClassPrompts,
     ) -> anyhow::Result<Self> {
-        let (e, _) = embed_cohort(
-            session,
-            cohort,
-            &[split],
-            &CancelToken::new(),
-            &mut |_, _| {},
-        )?;
+        let e = studies.embed(session, &CancelToken::new(), &mut |_, _| {})?;
         Ok(Self {
             e,
             classes: session.class_embeddings(prompts)?,

@@ -28,6 +28,52 @@ pub struct SplitEmbeddings {
     pub text: Vec<Vec<f32>>,
 }
 
+/// The studies of some splits of a cohort, loaded once (preprocessed where the cache lacks
+/// them) so that several runs can embed them.
+pub struct PreparedSplits {
+    root: PathBuf,
+    cache: PreprocessCache,
+    /// The studies, in cohort order.
+    pub samples: Arc<Vec<Sample>>,
+}
+
+/// Loads the studies of `splits` of a cohort; an empty selection is an error.
+pub fn prepare_splits(cohort_dir: &Path, splits: &[Split]) -> Result<PreparedSplits, TrainError> {
+    let cohort = read_cohort(cohort_dir)?;
+    let cache = PreprocessCache::new(default_cache_dir(&cohort.root));
+    let samples = Arc::new(prepare(&cohort, splits, &cache)?);
+    if samples.is_empty() {
+        return Err(TrainError::Empty("no studies in the requested split(s)"));
+    }
+    Ok(PreparedSplits {
+        root: cohort.root,
+        cache,
+        samples,
+    })
+}
+
+impl PreparedSplits {
+    /// Embeds every study and report with a session; `progress(done, total)` follows the
+    /// studies.
+    pub fn embed(
+        &self,
+        session: &Session,
+        cancel: &CancelToken,
+        progress: &mut dyn FnMut(usize, usize),
+    ) -> Result<SplitEmbeddings, TrainError> {
+        let samples = &self.samples;
+        let image = session.embed_samples(samples, &self.cache, cancel, progress)?;
+        let reports: Vec<&str> = samples.iter().map(|s| s.report.as_str()).collect();
+        let text = session.embed_reports(&self.root, &reports)?;
+        Ok(SplitEmbeddings {
+            ids: samples.iter().map(|s| s.study_id.clone()).collect(),
+            labels: samples.iter().map(|s| s.label).collect(),
+            image,
+            text,
+        })
+    }
+}
+
 /// Embeds every study and report of `splits` of a cohort with a session; `progress(done,
 /// total)` follows the studies.
 pub fn embed_cohort(
@@ -37,22 +83,9 @@ pub fn embed_cohort(
     cancel: &CancelToken,
     progress: &mut dyn FnMut(usize, usize),
 ) -> Result<(SplitEmbeddings, Arc<Vec<Sample>>), TrainError> {
-    let cohort = read_cohort(cohort_dir)?;
-    let cache = PreprocessCache::new(default_cache_dir(&cohort.root));
-    let samples = Arc::new(prepare(&cohort, splits, &cache)?);
-    if samples.is_empty() {
-        return Err(TrainError::Empty("no studies in the requested split(s)"));
-    }
-    let image = session.embed_samples(&samples, &cache, cancel, progress)?;
-    let reports: Vec<&str> = samples.iter().map(|s| s.report.as_str()).collect();
-    let text = session.embed_reports(&cohort.root, &reports)?;
-    let out = SplitEmbeddings {
-        ids: samples.iter().map(|s| s.study_id.clone()).collect(),
-        labels: samples.iter().map(|s| s.label).collect(),
-        image,
-        text,
-    };
-    Ok((out, samples))
+    let prepared = prepare_splits(cohort_dir, splits)?;
+    let out = prepared.embed(session, cancel, progress)?;
+    Ok((out, prepared.samples))
 }
 
 /// Where the index of `cohort` built by `run` lives: `<run>/index/<cohort name>-<hash of its
