@@ -31,6 +31,15 @@ fn every_run_folder_in_models_is_listed_as_shipped() {
 }
 
 #[test]
+fn the_viewer_opens_a_shipped_run_by_default() {
+    use brainclip::cli::view::DEFAULT_VIEW_RUN;
+    assert!(
+        SHIPPED_RUNS.iter().any(|(d, _)| *d == DEFAULT_VIEW_RUN),
+        "{DEFAULT_VIEW_RUN} is not in SHIPPED_RUNS"
+    );
+}
+
+#[test]
 fn shipped_runs_open_and_embed_with_this_build() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let text = real_model_dir();

@@ -2,7 +2,7 @@
 //! study, a click opens it) and training curves.
 
 use eframe::egui;
-use egui_plot::{Legend, Line, Plot, PlotPoints, Points};
+use egui_plot::{Corner, Legend, Line, Plot, PlotPoints, Points};
 
 use super::Intent;
 use super::side::label_colour;
@@ -102,38 +102,48 @@ fn epoch_series(p: &mut egui_plot::PlotUi<'_>, name: &str, pts: Vec<[f64; 2]>, c
     );
 }
 
-/// Loss, learning-rate and validation-recall curves of finished epochs, plus step losses.
+/// The epochs the training curves span: from 0 to the last finished epoch or the last
+/// step's (fractional) epoch, at least one, so that all three plots share one x axis.
+fn epoch_span(metrics: &[EpochMetrics], steps: &[[f64; 2]]) -> f64 {
+    let last_epoch = metrics.last().map_or(0.0, |m| m.epoch as f64);
+    let last_step = steps.last().map_or(0.0, |s| s[0]);
+    last_epoch.max(last_step).max(1.0)
+}
+
+/// Loss, validation-recall and learning-rate curves of finished epochs, plus step losses,
+/// on one epoch axis (aligned: one y-axis width); each legend sits in a corner its curve leaves free (the last epoch's
+/// points lie on the right edge).
 pub fn curves_ui(ui: &mut egui::Ui, id: &str, metrics: &[EpochMetrics], steps: &[[f64; 2]]) {
     let epoch = |f: fn(&EpochMetrics) -> f64| -> Vec<[f64; 2]> {
         metrics.iter().map(|m| [m.epoch as f64, f(m)]).collect()
     };
+    let span = epoch_span(metrics, steps);
     let h = ((ui.available_height() - 40.0) / 3.0).max(90.0);
-    Plot::new(format!("{id}-loss"))
-        .height(h)
-        .legend(Legend::default())
-        .x_axis_label("epoch")
-        .show(ui, |p| {
-            if !steps.is_empty() {
-                let step_color = egui::Color32::from_rgb(200, 90, 90);
-                let line = Line::new("train (steps)", PlotPoints::from(steps.to_vec()));
-                p.line(line.color(step_color).width(1.0));
-            }
-            epoch_series(p, "train loss", epoch(|m| m.train_loss), 0);
-            epoch_series(p, "val loss", epoch(|m| m.val_loss), 1);
-        });
-    Plot::new(format!("{id}-recall"))
-        .height(h)
-        .legend(Legend::default())
-        .include_x(0.0)
+    let plot = |name: &str, corner: Corner| {
+        Plot::new(format!("{id}-{name}"))
+            .height(h)
+            .legend(Legend::default().position(corner))
+            .x_axis_label("epoch")
+            .include_x(0.0)
+            .include_x(span)
+            .y_axis_min_width(44.0)
+    };
+    plot("loss", Corner::RightTop).show(ui, |p| {
+        if !steps.is_empty() {
+            let step_color = egui::Color32::from_rgb(200, 90, 90);
+            let line = Line::new("train (steps)", PlotPoints::from(steps.to_vec()));
+            p.line(line.color(step_color).width(1.0));
+        }
+        epoch_series(p, "train loss", epoch(|m| m.train_loss), 0);
+        epoch_series(p, "val loss", epoch(|m| m.val_loss), 1);
+    });
+    plot("recall", Corner::LeftTop)
         .include_y(0.0)
         .show(ui, |p| {
             epoch_series(p, "val R@1", epoch(|m| m.val_r1), 0);
             epoch_series(p, "val R@5", epoch(|m| m.val_r5), 1);
         });
-    Plot::new(format!("{id}-lr"))
-        .height(h)
-        .legend(Legend::default())
-        .include_x(0.0)
+    plot("lr", Corner::LeftBottom)
         .include_y(0.0)
         .show(ui, |p| epoch_series(p, "learning rate", epoch(|m| m.lr), 2));
 }
@@ -141,6 +151,28 @@ pub fn curves_ui(ui: &mut egui::Ui, id: &str, metrics: &[EpochMetrics], steps: &
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn epoch(n: usize) -> EpochMetrics {
+        EpochMetrics {
+            epoch: n,
+            train_loss: 1.0,
+            val_loss: 1.0,
+            lr: 1e-3,
+            temperature: 14.0,
+            val_r1: 0.1,
+            val_r5: 0.3,
+            val_score: 0.2,
+            seconds: 1.0,
+        }
+    }
+
+    #[test]
+    fn the_curves_span_the_last_epoch_or_step() {
+        assert_eq!(epoch_span(&[], &[]), 1.0);
+        assert_eq!(epoch_span(&[], &[[0.5, 3.0]]), 1.0);
+        assert_eq!(epoch_span(&[epoch(1)], &[[1.4, 3.0]]), 1.4);
+        assert_eq!(epoch_span(&[epoch(1), epoch(2)], &[[1.9, 3.0]]), 2.0);
+    }
 
     #[test]
     fn nearest_point_respects_the_radius() {

@@ -1,11 +1,17 @@
 //! `brainclip view [--cohort DIR] [--run DIR] [--device auto]` (also `brainclip` with no
-//! subcommand): the desktop viewer. Without `--cohort` it opens the demo cohort and the
-//! shipped demo model, generating the cohort and fetching the text encoder first when they
+//! subcommand): the desktop viewer. Without `--cohort` it opens the demo cohort with
+//! [`DEFAULT_VIEW_RUN`], generating the cohort and fetching the text encoder first when they
 //! are missing (with progress in the window).
 
 use std::path::PathBuf;
 
 use crate::io::fetch::DEFAULT_MODEL_DIR;
+
+/// The run the viewer opens on the demo cohort: `models/large`, which never saw a study of
+/// the demo cohort (so every similar-case list is the model's, not a memorised training
+/// pair) and ranks and classifies its test split better than `models/demo`, the model
+/// trained on the demo cohort itself (README, "The demo model").
+pub const DEFAULT_VIEW_RUN: &str = "models/large";
 
 /// Arguments of `brainclip view`.
 #[derive(Debug, Clone, clap::Args)]
@@ -13,7 +19,7 @@ pub struct Args {
     /// Cohort folder to open instead of the demo cohort.
     #[arg(long)]
     pub cohort: Option<PathBuf>,
-    /// Trained run to open (default: models/demo with the demo cohort).
+    /// Trained run to open (default: models/large with the demo cohort).
     #[arg(long)]
     pub run: Option<PathBuf>,
     /// Study of the cohort to open once it is loaded.
@@ -109,7 +115,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 n: 400,
                 seed: 42,
                 text_model: PathBuf::from(DEFAULT_MODEL_DIR),
-                run: args.run.unwrap_or_else(|| PathBuf::from("models/demo")),
+                run: args.run.unwrap_or_else(|| PathBuf::from(DEFAULT_VIEW_RUN)),
             }),
             cohort: None,
             run: None,
