@@ -111,8 +111,8 @@ fn epoch_span(metrics: &[EpochMetrics], steps: &[[f64; 2]]) -> f64 {
 }
 
 /// Loss, validation-recall and learning-rate curves of finished epochs, plus step losses,
-/// on one epoch axis (aligned: one y-axis width); each legend sits in a corner its curve leaves free (the last epoch's
-/// points lie on the right edge).
+/// on one epoch axis (aligned: one y-axis width); each legend sits in a corner its curve
+/// leaves free (the last epoch's points lie on the right edge).
 pub fn curves_ui(ui: &mut egui::Ui, id: &str, metrics: &[EpochMetrics], steps: &[[f64; 2]]) {
     let epoch = |f: fn(&EpochMetrics) -> f64| -> Vec<[f64; 2]> {
         metrics.iter().map(|m| [m.epoch as f64, f(m)]).collect()
