@@ -129,6 +129,20 @@ fn browse_compare_query_and_train_headless() {
     let best = h.state().state.similar.as_ref().unwrap().1[0]
         .study_id
         .clone();
+    // Matches the run was trained or selected on say so (the fixture's run saw 8 of 10).
+    let app = h.state();
+    let hits = &app.state.similar.as_ref().unwrap().1;
+    let marked = hits
+        .iter()
+        .filter(|hit| app.state.seen_by_run(&hit.study_id).is_some())
+        .count();
+    assert!(
+        marked > 0,
+        "no match of the run's training set among {hits:?}"
+    );
+    let shown =
+        h.get_all_by_label("trained on").count() + h.get_all_by_label("selected on").count();
+    assert_eq!(shown, marked);
     h.get_all_by_label("Side by side").next().unwrap().click();
     run_until(&mut h, "compare mode", |a| {
         a.state.compare.as_ref().is_some_and(|c| c.study_id == best)

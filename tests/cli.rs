@@ -178,8 +178,17 @@ fn eval_against_a_baseline_pairs_the_same_studies() {
         assert_eq!(m["difference"].as_f64(), Some(0.0), "{m}");
         assert_eq!(m["interval"]["lo"].as_f64(), Some(0.0), "{m}");
     }
-    let table = ok(&brainclip(&[&args[..], &["--against", run]].concat()));
+    let seen = brainclip(&[&args[..], &["--against", run]].concat());
+    let table = ok(&seen);
     assert!(table.contains("against baseline") && table.contains("zero_shot.macro_auc"));
+    // Both runs were trained on these studies (training_set.json), and eval says so.
+    let warning = String::from_utf8_lossy(&seen.stderr);
+    let said = warning.matches("6 of these 6 studies were seen by").count();
+    assert_eq!(said, 2, "{warning}");
+    let test_split = args.map(|a| if a == "train" { "test" } else { a });
+    let test = brainclip(&test_split);
+    ok(&test);
+    assert!(!String::from_utf8_lossy(&test.stderr).contains("were seen by"));
     let missing = f.root.join("no-such-run");
     let err = brainclip(&[&args[..], &["--against", missing.to_str().unwrap()]].concat());
     assert!(!err.status.success());

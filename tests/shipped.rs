@@ -40,6 +40,45 @@ fn the_viewer_opens_a_shipped_run_by_default() {
 }
 
 #[test]
+fn shipped_runs_record_what_they_were_trained_on() {
+    use brainclip::config::Split;
+    use brainclip::train::provenance::read_training_set;
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let count = |name: &str, split: Split| -> usize {
+        let set = read_training_set(&root.join(name)).unwrap().unwrap();
+        set.studies.iter().filter(|s| s.split == split).count()
+    };
+    assert_eq!(
+        (
+            count("models/demo", Split::Train),
+            count("models/demo", Split::Val)
+        ),
+        (280, 40)
+    );
+    assert_eq!(
+        (
+            count("models/large", Split::Train),
+            count("models/large", Split::Val)
+        ),
+        (1400, 200)
+    );
+    // The large run saw none of the demo model's studies (ids repeat across cohorts; the
+    // images do not).
+    let demo = read_training_set(&root.join("models/demo"))
+        .unwrap()
+        .unwrap();
+    let large = read_training_set(&root.join("models/large"))
+        .unwrap()
+        .unwrap();
+    let large_keys = large.by_key();
+    assert!(
+        demo.studies
+            .iter()
+            .all(|s| !large_keys.contains_key(s.key.as_str()))
+    );
+}
+
+#[test]
 fn shipped_runs_open_and_embed_with_this_build() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let text = real_model_dir();

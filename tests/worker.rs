@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use brainclip::config::Label;
+use brainclip::config::{Label, Split};
 use brainclip::io::fetch::{DEFAULT_MODEL_DIR, is_fetched};
 use brainclip::train::CancelToken;
 use brainclip::train::spec::TrainSpec;
@@ -68,6 +68,15 @@ fn cohort_run_study_queries_and_explanation() {
     assert_eq!(run.indexed, 10);
     assert_eq!(run.device, "cpu");
     assert_eq!(run.metrics.len(), 2);
+    // The run's record names the studies it was trained and selected on, and only those.
+    let seen = run
+        .seen
+        .as_ref()
+        .expect("the fixture's run records its training set");
+    for s in &cohort.studies {
+        let want = (s.split != Split::Test).then_some(s.split);
+        assert_eq!(seen.get(&s.study_id).copied(), want, "{}", s.study_id);
+    }
     assert!(events.iter().any(|e| matches!(e, Event::Progress { .. })));
 
     let id = cohort.studies[0].study_id.clone();

@@ -106,8 +106,11 @@ pub fn library_ui(
                 .on_hover_ui(|ui| {
                     ui.label(&row.report);
                 });
+            let seen = state
+                .seen_by_run(&row.study_id)
+                .map_or(String::new(), |how| format!(" ({how})"));
             ui.small(format!(
-                "{} - {} - {}",
+                "{} - {}{seen} - {}",
                 row.label.as_str(),
                 row.split.as_str(),
                 first_line(&row.report, 48)

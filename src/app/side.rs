@@ -1,6 +1,7 @@
 //! The window's frame: menu bar, status bar, help, and the cases panel (report, zero-shot
 //! probabilities, similar cases, text query).
 
+use std::collections::HashMap;
 use std::path::Path;
 
 use eframe::egui::{self, Color32};
@@ -10,7 +11,7 @@ use super::settings::Settings;
 use super::state::AppState;
 use super::view::ViewState;
 use super::{FolderKind, Intent};
-use crate::config::Label;
+use crate::config::{Label, Split};
 use crate::train::run::SHIPPED_RUNS;
 use crate::worker::{Command, RankedStudy, Thumbnail};
 
@@ -58,15 +59,33 @@ pub fn top_bar_ui(
             }
             ui.separator();
             match &state.run {
-                Some(run) => ui.label(format!(
-                    "run {} - {} studies indexed",
-                    run.dir.display(),
-                    run.indexed
-                )),
+                Some(run) => ui
+                    .label(format!(
+                        "run {} - {} studies indexed - {}",
+                        run.dir.display(),
+                        run.indexed,
+                        seen_summary(run.seen.as_ref())
+                    ))
+                    .on_hover_text(SEEN_HELP),
                 None => ui.label("no trained run open"),
             };
         });
     });
+}
+
+/// What "trained on" and "selected on" mean, on hover.
+pub const SEEN_HELP: &str = "Marked studies were in the open run's training set (\"trained \
+    on\") or in the validation set that chose its kept epoch (\"selected on\"), found by their \
+    images (training_set.json in the run folder): their similar cases may be memorised pairs, \
+    not what the model does with a new study.";
+
+/// The status bar's word on what the open run saw of the cohort.
+fn seen_summary(seen: Option<&HashMap<String, Split>>) -> String {
+    match seen {
+        None => "its training set was not recorded".into(),
+        Some(s) if s.is_empty() => "none of them seen in training".into(),
+        Some(s) => format!("{} of them seen in training", s.len()),
+    }
 }
 
 /// The shipped runs, then the recently opened ones; a click opens the run.
@@ -185,6 +204,7 @@ fn ranked_row_ui(
     view: &mut ViewState,
     rank: usize,
     h: &RankedStudy,
+    seen: Option<&'static str>,
     similar_list: bool,
     intents: &mut Vec<Intent>,
 ) {
@@ -198,6 +218,10 @@ fn ranked_row_ui(
                 ui.label(format!("{rank}. {}", h.study_id));
                 ui.colored_label(label_colour(h.label), h.label.as_str());
                 ui.label(format!("{:.3}", h.score));
+                if let Some(how) = seen {
+                    ui.small(egui::RichText::new(how).weak())
+                        .on_hover_text(SEEN_HELP);
+                }
             });
             ui.small(first_line(&h.report, 60));
             ui.horizontal(|ui| {
@@ -254,7 +278,15 @@ pub fn cases_ui(
         if let Some((text, hits)) = &state.text_results {
             ui.small(format!("studies ranked for \"{}\"", first_line(text, 40)));
             for (i, h) in hits.iter().enumerate() {
-                ranked_row_ui(ui, view, i + 1, h, false, intents);
+                ranked_row_ui(
+                    ui,
+                    view,
+                    i + 1,
+                    h,
+                    state.seen_by_run(&h.study_id),
+                    false,
+                    intents,
+                );
             }
         }
         ui.separator();
@@ -273,7 +305,15 @@ pub fn cases_ui(
             Some((id, hits)) => {
                 ui.small(format!("most similar to {id}"));
                 for (i, h) in hits.iter().enumerate() {
-                    ranked_row_ui(ui, view, i + 1, h, true, intents);
+                    ranked_row_ui(
+                        ui,
+                        view,
+                        i + 1,
+                        h,
+                        state.seen_by_run(&h.study_id),
+                        true,
+                        intents,
+                    );
                 }
             }
             None if state.run.is_none() => {

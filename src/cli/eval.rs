@@ -13,6 +13,7 @@ use crate::index::paired::compare;
 use crate::index::sim::cosine_matrix;
 use crate::train::CancelToken;
 use crate::train::indexing::{PreparedSplits, SplitEmbeddings, prepare_splits};
+use crate::train::provenance::seen_warning;
 use crate::train::session::{ClassPrompts, DEFAULT_PROMPTS, Session};
 
 /// Arguments of `brainclip eval`.
@@ -69,6 +70,13 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         .transpose()?;
     // The studies are loaded once for both runs.
     let studies = prepare_splits(&args.cohort, &[split])?;
+    // Scoring studies a run was trained or selected on is said, not refused (a train-split
+    // eval is a fair question; reporting it as held-out is not).
+    for dir in std::iter::once(&args.run.run).chain(args.against.as_ref()) {
+        if let Some(warning) = seen_warning(dir, &studies.samples)? {
+            eprintln!("warning: {warning}");
+        }
+    }
     let this = SplitEval::embed(&session, &studies, &prompts)?;
     drop(session);
     let (e, inputs) = (&this.e, this.inputs());

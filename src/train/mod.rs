@@ -15,6 +15,7 @@ pub mod explain;
 pub mod indexing;
 pub mod localize;
 pub mod optim;
+pub mod provenance;
 pub mod reports;
 pub mod run;
 pub mod schedule;

@@ -13,6 +13,7 @@ use super::bank::ReportBank;
 use super::cancel::CancelToken;
 use super::data::{LoaderAugment, Prefetcher, Sample, epoch_batches, load_tensor, prepare};
 use super::optim::AdamW;
+use super::provenance::{TrainingSet, record_training_set};
 use super::reports::{ReportEmbeddings, report_embeddings};
 use super::run::{
     BEST_FILE, EpochMetrics, LAST_FILE, ResumeState, RunLock, read_config, read_metrics,
@@ -157,6 +158,7 @@ pub fn train(
             .map_err(|e| crate::io::IoError::os("create directory", &req.out, e))?;
         write_config(&req.out, &cfg)?;
     }
+    record_training_set(&req.out, TrainingSet::of(&train_set, &val_set))?;
 
     let varmap = VarMap::new();
     let vb = seeded_var_builder(&varmap, cfg.seed, DType::F32, device);

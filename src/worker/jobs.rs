@@ -26,6 +26,7 @@ use crate::io::synth::generate_cohort;
 use crate::model::device::{device_name, select_device};
 use crate::train::data::{Sample, prepare_each};
 use crate::train::indexing::{index_entry, load_or_build_index};
+use crate::train::provenance::read_training_set;
 use crate::train::run::{CONFIG_FILE, read_metrics};
 use crate::train::session::{ClassPrompts, DEFAULT_PROMPTS, Session};
 use crate::train::spec::TrainSpec;
@@ -241,6 +242,7 @@ impl Worker {
         };
         let classes = session.class_embeddings(&prompts)?;
         let metrics = read_metrics(dir).unwrap_or_default();
+        let trained_on = read_training_set(dir)?;
         let index = match &self.cohort {
             Some(cohort) => {
                 let p = self.out.progress("indexing studies", self.samples.len());
@@ -267,6 +269,7 @@ impl Worker {
             device: device_name(&device),
             metrics,
             indexed: index.as_ref().map_or(0, EmbeddingIndex::len),
+            seen: trained_on.map(|set| set.seen(self.samples.values()).into_iter().collect()),
         };
         self.session = Some(session);
         self.classes = Some(classes);

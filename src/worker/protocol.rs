@@ -1,6 +1,7 @@
 //! What crosses between the viewer and its worker: plain data only (ids, vectors, volumes,
 //! configs), never tensors or egui types.
 
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -159,6 +160,9 @@ pub struct RunInfo {
     pub metrics: Vec<EpochMetrics>,
     /// Studies in its index of the open cohort (0 without a cohort).
     pub indexed: usize,
+    /// The open cohort's studies the run was trained (`train`) or selected (`val`) on,
+    /// found by their images (`train::provenance`); `None` for a run that kept no record.
+    pub seen: Option<HashMap<String, Split>>,
 }
 
 /// A study read for display: full-resolution volumes in channel order (DWI, T2*, FLAIR).
