@@ -195,3 +195,35 @@ fn eval_against_a_baseline_pairs_the_same_studies() {
     let msg = String::from_utf8_lossy(&err.stderr);
     assert!(msg.contains("no-such-run"), "{msg}");
 }
+
+#[test]
+fn query_marks_the_studies_the_run_has_seen() {
+    let f = crate::viewer_fixture::fixture();
+    let cohort = brainclip::io::cohort::read_cohort(&f.cohort).unwrap();
+    let train = cohort
+        .entries
+        .iter()
+        .find(|e| e.split == brainclip::config::Split::Train)
+        .unwrap();
+    let out = brainclip(&[
+        "query",
+        "--run",
+        f.run.to_str().unwrap(),
+        "--cohort",
+        f.cohort.to_str().unwrap(),
+        "--study",
+        &train.study_id,
+        "--k",
+        "9",
+    ]);
+    let table = ok(&out);
+    // The other nine studies: 5 train, 2 val, 2 test.
+    assert_eq!(table.lines().count(), 9, "{table}");
+    assert_eq!(table.matches("(trained on)").count(), 5, "{table}");
+    assert_eq!(table.matches("(selected on)").count(), 2, "{table}");
+    let note = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        note.contains(&format!("has seen {} (trained on)", train.study_id)),
+        "{note}"
+    );
+}

@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use crate::config::Split;
+use crate::train::provenance::how_seen;
 use crate::train::run::EpochMetrics;
 use crate::train::{Outcome, TrainEvent};
 use crate::worker::{
@@ -104,10 +104,8 @@ impl AppState {
     /// How the open run used a study of the cohort, for people ("trained on", or "selected
     /// on" for a validation study), when the run's record says it saw the study's images.
     pub fn seen_by_run(&self, study_id: &str) -> Option<&'static str> {
-        match self.run.as_ref()?.seen.as_ref()?.get(study_id)? {
-            Split::Train => Some("trained on"),
-            _ => Some("selected on"),
-        }
+        let used = self.run.as_ref()?.seen.as_ref()?.get(study_id)?;
+        Some(how_seen(*used))
     }
 
     /// Folds one worker event into the state.

@@ -11,6 +11,7 @@ use super::run_args::RunArgs;
 use crate::config::Label;
 use crate::train::CancelToken;
 use crate::train::indexing::{cohort_entries, load_or_build_index};
+use crate::train::provenance::{TrainingSet, how_seen, read_training_set};
 
 /// Arguments of `brainclip query`.
 #[derive(Debug, clap::Args)]
@@ -88,6 +89,26 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         }
         (None, None) => anyhow::bail!("give --text or --study"),
     };
+    // Matches the run has seen are marked in the table (the JSON keeps its four keys).
+    let record = read_training_set(&args.run.run)?;
+    let seen = record.as_ref().map(TrainingSet::by_key).unwrap_or_default();
+    let marks: Vec<String> = hits
+        .iter()
+        .map(|h| {
+            seen.get(index.entries[h.index].key.as_str())
+                .map_or(String::new(), |u| format!("  ({})", how_seen(*u)))
+        })
+        .collect();
+    if let Some(id) = &args.study
+        && let Some(i) = index.position(id)
+        && let Some(u) = seen.get(index.entries[i].key.as_str())
+    {
+        eprintln!(
+            "note: {} has seen {id} ({}): its matches may be memorised pairs",
+            args.run.run.display(),
+            how_seen(*u)
+        );
+    }
     let out: Vec<QueryHit> = hits
         .iter()
         .map(|h| {
@@ -103,11 +124,11 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     if args.json {
         println!("{}", serde_json::to_string_pretty(&out)?);
     } else {
-        for (rank, h) in out.iter().enumerate() {
+        for (rank, (h, mark)) in out.iter().zip(&marks).enumerate() {
             let first = h.report.lines().next().unwrap_or("");
             let first: String = first.chars().take(90).collect();
             println!(
-                "{:3}  {:.3}  {:10}  {:11}  {first}",
+                "{:3}  {:.3}  {:10}  {:11}  {first}{mark}",
                 rank + 1,
                 h.score,
                 h.study_id,

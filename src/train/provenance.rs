@@ -91,6 +91,15 @@ impl TrainingSet {
     }
 }
 
+/// How a run used a study it has seen, in words: "trained on" for a training study,
+/// "selected on" for a validation study (it chose the kept epoch).
+pub fn how_seen(used: Split) -> &'static str {
+    match used {
+        Split::Train => "trained on",
+        _ => "selected on",
+    }
+}
+
 /// Reads a run's record; `None` for a run trained before runs kept one.
 pub fn read_training_set(run: &Path) -> Result<Option<TrainingSet>, IoError> {
     let path = run.join(TRAINING_SET_FILE);
