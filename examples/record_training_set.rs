@@ -1,8 +1,10 @@
 //! Writes `training_set.json` (`brainclip::train::provenance`) for a run trained before runs
 //! kept one, from the cohort it was trained on: its train and validation studies as they are
 //! on disk now. Only correct when that cohort is unchanged since training (a cohort generated
-//! by `brainclip synth` with the same `--n` and `--seed` is). `brainclip train` writes the
-//! record itself; this is how the shipped runs got theirs:
+//! by `brainclip synth` with the same `--n` and `--seed` is): nothing here can check that, so
+//! it is a maintainer's tool, not a command. `tests/shipped.rs` checks the demo model's record
+//! against studies this build generates. `brainclip train` writes the record itself; this is
+//! how the shipped runs got theirs:
 //!
 //! ```text
 //! RUN=models/demo COHORT=data/demo cargo run --release --example record_training_set

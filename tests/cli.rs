@@ -205,17 +205,20 @@ fn query_marks_the_studies_the_run_has_seen() {
         .iter()
         .find(|e| e.split == brainclip::config::Split::Train)
         .unwrap();
-    let out = brainclip(&[
-        "query",
-        "--run",
-        f.run.to_str().unwrap(),
-        "--cohort",
-        f.cohort.to_str().unwrap(),
-        "--study",
-        &train.study_id,
-        "--k",
-        "9",
-    ]);
+    let query = |run: &std::path::Path| {
+        brainclip(&[
+            "query",
+            "--run",
+            run.to_str().unwrap(),
+            "--cohort",
+            f.cohort.to_str().unwrap(),
+            "--study",
+            &train.study_id,
+            "--k",
+            "9",
+        ])
+    };
+    let out = query(&f.run);
     let table = ok(&out);
     // The other nine studies: 5 train, 2 val, 2 test.
     assert_eq!(table.lines().count(), 9, "{table}");
@@ -225,5 +228,19 @@ fn query_marks_the_studies_the_run_has_seen() {
     assert!(
         note.contains(&format!("has seen {} (trained on)", train.study_id)),
         "{note}"
+    );
+    // A damaged record does not stop the query: it is said, and nothing is marked.
+    let damaged = f.root.join("query-run-with-damaged-record");
+    crate::viewer_fixture::copy_run(&f.run, &damaged);
+    let record = damaged.join(brainclip::train::provenance::TRAINING_SET_FILE);
+    std::fs::write(&record, "not json").unwrap();
+    let out = query(&damaged);
+    let table = ok(&out);
+    assert_eq!(table.lines().count(), 9, "{table}");
+    assert!(!table.contains("(trained on)"), "{table}");
+    let warning = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        warning.contains("warning:") && warning.contains(&record.display().to_string()),
+        "{warning}"
     );
 }

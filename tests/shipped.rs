@@ -78,6 +78,46 @@ fn shipped_runs_record_what_they_were_trained_on() {
     );
 }
 
+/// The demo model's record matches the demo cohort this build generates: synthesis and the
+/// cache key are byte-stable (on this platform, with this preprocessing version), so the
+/// viewer's "trained on" marks and eval's warnings hold for `data/demo` as the app makes it.
+#[test]
+fn the_demo_models_record_matches_the_demo_cohort_this_build_generates() {
+    use brainclip::config::{Split, SynthConfig};
+    use brainclip::io::cache::cache_key;
+    use brainclip::io::study::load_study;
+    use brainclip::io::synth::generate_studies;
+    use brainclip::train::provenance::read_training_set;
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let record = read_training_set(&root.join("models/demo"))
+        .unwrap()
+        .unwrap();
+    let by_key = record.by_key();
+    let out = tempfile::tempdir().unwrap();
+    // `brainclip synth --out data/demo --n 400 --seed 42`: a training, a test and a
+    // validation study (demo-0001, demo-0006, demo-0015).
+    let cfg = SynthConfig {
+        n: 400,
+        seed: 42,
+        ..SynthConfig::default()
+    };
+    let entries = generate_studies(out.path(), &cfg, &[0, 5, 14]).unwrap();
+    let splits: Vec<Split> = entries.iter().map(|e| e.split).collect();
+    assert_eq!(splits, [Split::Train, Split::Test, Split::Val]);
+    for e in &entries {
+        let study = load_study(&out.path().join("studies").join(&e.study_id)).unwrap();
+        let key = cache_key(&study).unwrap();
+        let recorded = by_key.get(key.as_str()).copied();
+        let expected = (e.split != Split::Test).then_some(e.split);
+        assert_eq!(
+            recorded, expected,
+            "{}: not as models/demo recorded it (the synthesised images or the cache key \
+             changed: the shipped runs' records no longer describe this build's cohorts)",
+            e.study_id
+        );
+    }
+}
+
 #[test]
 fn shipped_runs_open_and_embed_with_this_build() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));

@@ -6,7 +6,7 @@ use std::path::Path;
 use brainclip::config::{Label, Sequence, SynthConfig};
 use brainclip::io::cohort::read_cohort;
 use brainclip::io::nifti_read::read_nifti;
-use brainclip::io::synth::generate_cohort;
+use brainclip::io::synth::{generate_cohort, generate_studies};
 
 fn small(n: usize, seed: u64) -> SynthConfig {
     SynthConfig {
@@ -33,6 +33,36 @@ fn all_files(root: &Path) -> Vec<(String, Vec<u8>)> {
     }
     out.sort();
     out
+}
+
+#[test]
+fn a_few_studies_generated_alone_are_those_of_the_whole_cohort() {
+    let (whole, part) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let cfg = small(6, 13);
+    generate_cohort(whole.path(), &cfg, &|| {}).unwrap();
+    let entries = generate_studies(part.path(), &cfg, &[4, 1]).unwrap();
+    let cohort = read_cohort(whole.path()).unwrap();
+    assert_eq!(
+        entries,
+        [cohort.entries[4].clone(), cohort.entries[1].clone()]
+    );
+    for e in &entries {
+        let rel = Path::new("studies").join(&e.study_id);
+        assert!(
+            all_files(&whole.path().join(&rel)) == all_files(&part.path().join(&rel)),
+            "{}",
+            e.study_id
+        );
+    }
+    // Only those two were written; an index outside the cohort is refused.
+    assert_eq!(
+        fs::read_dir(part.path().join("studies")).unwrap().count(),
+        2
+    );
+    let err = generate_studies(part.path(), &cfg, &[6])
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("index 6 is outside a cohort of 6"), "{err}");
 }
 
 #[test]

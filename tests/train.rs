@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use brainclip::model::checkpoint::load_weights;
 use brainclip::model::text::{TextModelKind, write_random_model};
+use brainclip::train::provenance::read_training_set;
 
 fn s(p: &Path) -> &str {
     p.to_str().unwrap()
@@ -505,6 +506,10 @@ fn kill_dash_nine_mid_epoch_then_resume_matches_an_uninterrupted_run() {
         .filter(|n| n.contains(".tmp"))
         .collect();
     assert!(leftovers.is_empty(), "{leftovers:?}");
+    // The record of what the run saw is whole and the uninterrupted run's, not doubled.
+    let record = |dir: &Path| read_training_set(dir).unwrap().unwrap();
+    assert!(!record(&run).studies.is_empty());
+    assert_eq!(record(&run), record(&reference));
     let a = std::fs::read(reference.join("last.safetensors")).unwrap();
     let b = std::fs::read(run.join("last.safetensors")).unwrap();
     assert!(

@@ -138,3 +138,14 @@ pub fn failure(w: &WorkerHandle) -> String {
         }
     }
 }
+
+/// A copy of the run folder `run` at `to` (its files), for a test that damages one.
+pub fn copy_run(run: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(run).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_file() {
+            std::fs::copy(&path, to.join(path.file_name().unwrap())).unwrap();
+        }
+    }
+}

@@ -5,10 +5,11 @@ use std::path::Path;
 use brainclip::config::{Label, Split};
 use brainclip::io::fetch::{DEFAULT_MODEL_DIR, is_fetched};
 use brainclip::train::CancelToken;
+use brainclip::train::provenance::TRAINING_SET_FILE;
 use brainclip::train::spec::TrainSpec;
 use brainclip::worker::{Command, DemoSetup, Event, Slot};
 
-use crate::viewer_fixture::{failure, fixture, until, worker};
+use crate::viewer_fixture::{copy_run, failure, fixture, until, worker};
 
 #[test]
 fn bad_requests_become_readable_failures() {
@@ -44,6 +45,18 @@ fn bad_requests_become_readable_failures() {
     .unwrap();
     let m = failure(&w);
     assert!(m.contains("not-a-study"), "{m}");
+    // A damaged record of what the run saw is said, and the run opens without marks.
+    let damaged = fixture().root.join("run-with-damaged-record");
+    copy_run(&fixture().run, &damaged);
+    std::fs::write(damaged.join(TRAINING_SET_FILE), "{\"studies\": [").unwrap();
+    w.send(Command::OpenRun(damaged)).unwrap();
+    let m = failure(&w);
+    assert!(m.contains(TRAINING_SET_FILE), "{m}");
+    let events = until(&w, |e| matches!(e, Event::RunOpened(_)));
+    let Some(Event::RunOpened(run)) = events.last() else {
+        unreachable!()
+    };
+    assert_eq!((run.indexed, run.seen.as_ref()), (10, None));
     assert!(w.is_alive());
 }
 

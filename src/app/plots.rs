@@ -110,8 +110,13 @@ fn epoch_span(metrics: &[EpochMetrics], steps: &[[f64; 2]]) -> f64 {
     last_epoch.max(last_step).max(1.0)
 }
 
+/// The id of one of the curve plots (`loss`, `recall` or `lr`) of the curves named `id`.
+fn curve_plot_id(id: &str, name: &str) -> egui::Id {
+    egui::Id::unique(("curves", id, name))
+}
+
 /// Loss, validation-recall and learning-rate curves of finished epochs, plus step losses,
-/// on one epoch axis (aligned: one y-axis width); each legend sits in a corner its curve
+/// on one epoch axis (aligned: one y-axis width; linked: zoom and pan move all three); each legend sits in a corner its curve
 /// leaves free (the last epoch's points lie on the right edge).
 pub fn curves_ui(ui: &mut egui::Ui, id: &str, metrics: &[EpochMetrics], steps: &[[f64; 2]]) {
     let epoch = |f: fn(&EpochMetrics) -> f64| -> Vec<[f64; 2]> {
@@ -119,8 +124,13 @@ pub fn curves_ui(ui: &mut egui::Ui, id: &str, metrics: &[EpochMetrics], steps: &
     };
     let span = epoch_span(metrics, steps);
     let h = ((ui.available_height() - 40.0) / 3.0).max(90.0);
+    // Zooming or panning one plot moves the others' epoch axis with it; so does the cursor.
+    let group = egui::Id::unique((id, "epoch-axis"));
     let plot = |name: &str, corner: Corner| {
         Plot::new(format!("{id}-{name}"))
+            .id(curve_plot_id(id, name))
+            .link_axis(group, [true, false])
+            .link_cursor(group, [true, false])
             .height(h)
             .legend(Legend::default().position(corner))
             .x_axis_label("epoch")
@@ -193,5 +203,39 @@ mod tests {
             Some("b")
         );
         assert!(nearest_point(&pts, 5.0, 5.0, 0.5).is_none());
+    }
+
+    #[test]
+    fn dragging_one_curve_plot_pans_the_epoch_axis_of_all_three() {
+        use egui_kittest::Harness;
+        use egui_plot::PlotMemory;
+        let metrics: Vec<EpochMetrics> = (1..=6).map(epoch).collect();
+        let mut harness = Harness::builder()
+            .with_size(egui::vec2(500.0, 600.0))
+            .build_ui(|ui| curves_ui(ui, "t", &metrics, &[]));
+        harness.run();
+        let x_range = |h: &Harness, name: &str| {
+            let m = PlotMemory::load(&h.ctx, curve_plot_id("t", name)).expect(name);
+            (m.bounds().min()[0], m.bounds().max()[0])
+        };
+        let before = x_range(&harness, "loss");
+        assert_eq!(before, x_range(&harness, "lr"));
+        // Drag the loss plot (the top one) to the left: later epochs come into view.
+        harness.hover_at(egui::pos2(300.0, 80.0));
+        harness.drag_at(egui::pos2(300.0, 80.0));
+        harness.run();
+        harness.hover_at(egui::pos2(150.0, 80.0));
+        harness.run();
+        harness.drop_at(egui::pos2(150.0, 80.0));
+        harness.run();
+        let after = x_range(&harness, "loss");
+        assert!(after.0 > before.0 + 0.5, "{before:?} -> {after:?}");
+        for name in ["recall", "lr"] {
+            let other = x_range(&harness, name);
+            assert!(
+                (other.0 - after.0).abs() < 1e-9 && (other.1 - after.1).abs() < 1e-9,
+                "{name}: {other:?} vs loss {after:?}"
+            );
+        }
     }
 }

@@ -59,7 +59,7 @@ pub fn top_bar_ui(
             }
             ui.separator();
             match &state.run {
-                Some(run) => ui
+                Some(run) if run.indexed > 0 => ui
                     .label(format!(
                         "run {} - {} studies indexed - {}",
                         run.dir.display(),
@@ -67,6 +67,7 @@ pub fn top_bar_ui(
                         seen_summary(run.seen.as_ref())
                     ))
                     .on_hover_text(SEEN_HELP),
+                Some(run) => ui.label(format!("run {}", run.dir.display())),
                 None => ui.label("no trained run open"),
             };
         });
@@ -81,10 +82,16 @@ pub const SEEN_HELP: &str = "Marked studies were in the open run's training set 
 
 /// The status bar's word on what the open run saw of the cohort.
 fn seen_summary(seen: Option<&HashMap<String, Split>>) -> String {
-    match seen {
-        None => "its training set was not recorded".into(),
-        Some(s) if s.is_empty() => "none of them seen in training".into(),
-        Some(s) => format!("{} of them seen in training", s.len()),
+    let Some(seen) = seen else {
+        return "training set not recorded".into();
+    };
+    let trained = seen.values().filter(|u| **u == Split::Train).count();
+    match seen.len() {
+        0 => "none of them seen by the run".into(),
+        n => format!(
+            "{n} seen by the run ({trained} trained on, {} selected on)",
+            n - trained
+        ),
     }
 }
 

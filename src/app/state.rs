@@ -117,6 +117,12 @@ impl AppState {
                 self.cohort = Some(info);
                 self.primary = None;
                 self.compare = None;
+                // What the open run indexed and saw was of the old cohort; the worker
+                // reopens the run on the new one and says again.
+                if let Some(run) = &mut self.run {
+                    run.indexed = 0;
+                    run.seen = None;
+                }
                 self.forget_results();
             }
             Event::RunOpened(info) => {
@@ -302,6 +308,26 @@ mod tests {
         s.apply(Event::CohortOpened(cohort()));
         assert!(s.similar.is_none() && s.zero_shot.is_none());
         assert_eq!(s.cohort.as_ref().map(|c| c.studies.len()), Some(1));
+    }
+
+    #[test]
+    fn a_new_cohort_forgets_which_studies_the_open_run_saw_until_it_is_reopened() {
+        let mut s = AppState::default();
+        let run = |seen: &[(&str, Split)]| crate::worker::RunInfo {
+            dir: PathBuf::from("r"),
+            device: "cpu".into(),
+            metrics: Vec::new(),
+            indexed: 1,
+            seen: Some(seen.iter().map(|(id, u)| (id.to_string(), *u)).collect()),
+        };
+        s.apply(Event::RunOpened(run(&[("s1", Split::Train)])));
+        assert_eq!(s.seen_by_run("s1"), Some("trained on"));
+        // Another cohort whose "s1" is another patient: no mark from the old one.
+        s.apply(Event::CohortOpened(cohort()));
+        assert_eq!(s.seen_by_run("s1"), None);
+        assert_eq!(s.run.as_ref().map(|r| r.indexed), Some(0));
+        s.apply(Event::RunOpened(run(&[("s1", Split::Val)])));
+        assert_eq!(s.seen_by_run("s1"), Some("selected on"));
     }
 
     fn loaded(id: &str) -> Arc<LoadedStudy> {

@@ -13,7 +13,7 @@ use crate::index::paired::compare;
 use crate::index::sim::cosine_matrix;
 use crate::train::CancelToken;
 use crate::train::indexing::{PreparedSplits, SplitEmbeddings, prepare_splits};
-use crate::train::provenance::seen_warning;
+use crate::train::provenance::{read_training_set_or_warn, seen_warning};
 use crate::train::session::{ClassPrompts, DEFAULT_PROMPTS, Session};
 
 /// Arguments of `brainclip eval`.
@@ -73,7 +73,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     // Scoring studies a run was trained or selected on is said, not refused (a train-split
     // eval is a fair question; reporting it as held-out is not).
     for dir in std::iter::once(&args.run.run).chain(args.against.as_ref()) {
-        if let Some(warning) = seen_warning(dir, &studies.samples)? {
+        let record = read_training_set_or_warn(dir, &mut |w| eprintln!("warning: {w}"));
+        if let Some(warning) = record.and_then(|r| seen_warning(dir, &r, &studies.samples)) {
             eprintln!("warning: {warning}");
         }
     }

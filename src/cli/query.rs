@@ -11,7 +11,7 @@ use super::run_args::RunArgs;
 use crate::config::Label;
 use crate::train::CancelToken;
 use crate::train::indexing::{cohort_entries, load_or_build_index};
-use crate::train::provenance::{TrainingSet, how_seen, read_training_set};
+use crate::train::provenance::{TrainingSet, how_seen, read_training_set_or_warn};
 
 /// Arguments of `brainclip query`.
 #[derive(Debug, clap::Args)]
@@ -58,6 +58,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         anyhow::bail!("--k must be at least 1");
     }
     let session = args.run.open()?;
+    // Matches the run has seen are marked in the table (the JSON keeps its four keys); a
+    // damaged record is said and leaves them unmarked.
+    let record = read_training_set_or_warn(&args.run.run, &mut |w| eprintln!("warning: {w}"));
     // A saved index is used only while it holds the cohort as it is now; otherwise the
     // cohort is embedded again and the index saved.
     let current = cohort_entries(&args.cohort)?;
@@ -89,8 +92,6 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         }
         (None, None) => anyhow::bail!("give --text or --study"),
     };
-    // Matches the run has seen are marked in the table (the JSON keeps its four keys).
-    let record = read_training_set(&args.run.run)?;
     let seen = record.as_ref().map(TrainingSet::by_key).unwrap_or_default();
     let marks: Vec<String> = hits
         .iter()

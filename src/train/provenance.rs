@@ -1,8 +1,14 @@
 //! What a run was trained on: `<run>/training_set.json` names every study of the training
 //! and validation splits (validation selects the kept epoch, so it is seen too) with the
-//! cache key of its images (SHA-256 over the preprocessing version and the three NIfTI
-//! files). Matching by key, not by id, finds a study in any cohort, under any name; so
-//! `eval` can say when it is scoring studies the run has seen, and the viewer can mark them.
+//! cache key of its images (SHA-256 over the preprocessing version, the model's input shape
+//! and the bytes of the three NIfTI files). Matching by key, not by id, finds a study in any
+//! cohort, under any name; so `eval` can say when it is scoring studies the run has seen, and
+//! the viewer can mark them. The match is byte-exact: a study re-saved or re-compressed is
+//! a new study to the record.
+//!
+//! The record informs; it never stops a run from being used. A damaged record is reported
+//! and then treated as missing by eval, query and the viewer ([`read_training_set_or_warn`]);
+//! only training, which adds to it, refuses to go on with one.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -30,7 +36,6 @@ pub struct TrainedStudy {
 
 /// The studies a run has seen, by image key.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct TrainingSet {
     /// Every study, in the order recorded.
     pub studies: Vec<TrainedStudy>,
@@ -100,7 +105,9 @@ pub fn how_seen(used: Split) -> &'static str {
     }
 }
 
-/// Reads a run's record; `None` for a run trained before runs kept one.
+/// Reads a run's record; `None` for a run trained before runs kept one. A record that is
+/// not JSON of this shape, or that lists a test study (no run trains on its test split), is
+/// an error naming the file.
 pub fn read_training_set(run: &Path) -> Result<Option<TrainingSet>, IoError> {
     let path = run.join(TRAINING_SET_FILE);
     let text = match std::fs::read_to_string(&path) {
@@ -108,9 +115,29 @@ pub fn read_training_set(run: &Path) -> Result<Option<TrainingSet>, IoError> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(IoError::os("read", &path, e)),
     };
-    serde_json::from_str(&text)
-        .map(Some)
-        .map_err(|e| IoError::invalid(&path, format!("not a training-set record: {e}")))
+    let set: TrainingSet = serde_json::from_str(&text)
+        .map_err(|e| IoError::invalid(&path, format!("not a training-set record: {e}")))?;
+    if let Some(s) = set.studies.iter().find(|s| s.split == Split::Test) {
+        return Err(IoError::invalid(
+            &path,
+            format!(
+                "lists the test study {} as seen (a record holds train and val studies only)",
+                s.study_id
+            ),
+        ));
+    }
+    Ok(Some(set))
+}
+
+/// Reads a run's record for a reader that can do without it: a damaged record is passed to
+/// `warn` (in words, naming the file) and read as no record.
+pub fn read_training_set_or_warn(run: &Path, warn: &mut dyn FnMut(String)) -> Option<TrainingSet> {
+    read_training_set(run).unwrap_or_else(|e| {
+        warn(format!(
+            "{e}; which studies the run has seen is unknown, so none are marked"
+        ));
+        None
+    })
 }
 
 /// Records `set` in the run folder (atomically), keeping what an earlier call recorded.
@@ -136,25 +163,22 @@ pub fn record_training_set(run: &Path, set: TrainingSet) -> Result<(), IoError> 
     write_atomic(&path, text.as_bytes())
 }
 
-/// A warning for people when `samples` (a split about to be scored) holds studies the run
-/// at `run` was trained or selected on; `None` when it holds none or the run kept no record.
-pub fn seen_warning(run: &Path, samples: &[Sample]) -> Result<Option<String>, IoError> {
-    let Some(set) = read_training_set(run)? else {
-        return Ok(None);
-    };
+/// A warning for people when `samples` (a split about to be scored) holds studies that the
+/// run at `run`, with the record `set`, was trained or selected on; `None` when it holds none.
+pub fn seen_warning(run: &Path, set: &TrainingSet, samples: &[Sample]) -> Option<String> {
     let seen = set.seen(samples);
     if seen.is_empty() {
-        return Ok(None);
+        return None;
     }
     let trained = seen.iter().filter(|(_, u)| *u == Split::Train).count();
-    Ok(Some(format!(
+    Some(format!(
         "{} of these {} studies were seen by {} ({trained} trained on, {} used to select its \
          epoch; {TRAINING_SET_FILE}): these numbers are not held-out",
         seen.len(),
         samples.len(),
         run.display(),
         seen.len() - trained
-    )))
+    ))
 }
 
 #[cfg(test)]
@@ -197,37 +221,80 @@ mod tests {
         let first = TrainingSet::of(&[sample("a", Split::Train, "k1")], &[]);
         record_training_set(dir.path(), first.clone()).unwrap();
         assert_eq!(read_training_set(dir.path()).unwrap(), Some(first));
-        let second = TrainingSet::of(
+        // A resumed run (or one resumed on another cohort) adds; what it recorded stays.
+        record_training_set(
+            dir.path(),
+            TrainingSet::of(&[sample("c", Split::Train, "k3")], &[]),
+        )
+        .unwrap();
+        let both = TrainingSet::of(
             &[
                 sample("a", Split::Train, "k1"),
                 sample("c", Split::Train, "k3"),
             ],
             &[],
         );
-        record_training_set(dir.path(), second.clone()).unwrap();
-        assert_eq!(read_training_set(dir.path()).unwrap(), Some(second));
+        assert_eq!(read_training_set(dir.path()).unwrap(), Some(both));
     }
 
     #[test]
-    fn a_warning_counts_the_seen_studies_and_a_damaged_record_is_an_error() {
+    fn a_warning_counts_the_seen_studies() {
         let dir = tempfile::tempdir().unwrap();
+        let set = TrainingSet::of(
+            &[sample("a", Split::Train, "k1")],
+            &[sample("b", Split::Val, "k2")],
+        );
         let test = [sample("t", Split::Test, "k5")];
-        assert_eq!(seen_warning(dir.path(), &test).unwrap(), None);
-        record_training_set(
-            dir.path(),
-            TrainingSet::of(&[sample("a", Split::Train, "k1")], &[]),
-        )
-        .unwrap();
-        assert_eq!(seen_warning(dir.path(), &test).unwrap(), None);
-        let train = [
+        assert_eq!(seen_warning(dir.path(), &set, &test), None);
+        let mixed = [
             sample("a", Split::Train, "k1"),
+            sample("b", Split::Val, "k2"),
             sample("t", Split::Test, "k5"),
         ];
-        let w = seen_warning(dir.path(), &train).unwrap().unwrap();
-        assert!(w.starts_with("1 of these 2 studies were seen"), "{w}");
-        assert!(w.contains("1 trained on, 0 used to select"), "{w}");
-        std::fs::write(dir.path().join(TRAINING_SET_FILE), "{\"studies\": [").unwrap();
-        let err = seen_warning(dir.path(), &test).unwrap_err().to_string();
-        assert!(err.contains(TRAINING_SET_FILE), "{err}");
+        let w = seen_warning(dir.path(), &set, &mixed).unwrap();
+        assert!(w.starts_with("2 of these 3 studies were seen"), "{w}");
+        assert!(w.contains("1 trained on, 1 used to select"), "{w}");
+    }
+
+    #[test]
+    fn a_damaged_record_is_an_error_for_training_and_a_warning_for_readers() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut warnings = Vec::new();
+        let path = dir.path().join(TRAINING_SET_FILE);
+        let test_study = r#"{"studies": [{"study_id": "t", "split": "test", "key": "k5"}]}"#;
+        for (text, says) in [
+            ("{\"studies\": [", "not a training-set record"),
+            (test_study, "test study t"),
+        ] {
+            std::fs::write(&path, text).unwrap();
+            let err = read_training_set(dir.path()).unwrap_err().to_string();
+            assert!(
+                err.contains(TRAINING_SET_FILE) && err.contains(says),
+                "{err}"
+            );
+            let set = TrainingSet::of(&[sample("a", Split::Train, "k1")], &[]);
+            assert!(record_training_set(dir.path(), set).is_err());
+            let read = read_training_set_or_warn(dir.path(), &mut |w| warnings.push(w));
+            assert_eq!(read, None);
+        }
+        assert_eq!(warnings.len(), 2);
+        assert!(
+            warnings.iter().all(|w| w.contains(TRAINING_SET_FILE)),
+            "{warnings:?}"
+        );
+        // A later version's extra field does not make a record unreadable.
+        std::fs::write(
+            &path,
+            r#"{"studies": [{"study_id": "a", "split": "train", "key": "k1", "extra": 1}]}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            read_training_set(dir.path())
+                .unwrap()
+                .unwrap()
+                .studies
+                .len(),
+            1
+        );
     }
 }

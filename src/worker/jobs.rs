@@ -26,7 +26,7 @@ use crate::io::synth::generate_cohort;
 use crate::model::device::{device_name, select_device};
 use crate::train::data::{Sample, prepare_each};
 use crate::train::indexing::{index_entry, load_or_build_index};
-use crate::train::provenance::read_training_set;
+use crate::train::provenance::read_training_set_or_warn;
 use crate::train::run::{CONFIG_FILE, read_metrics};
 use crate::train::session::{ClassPrompts, DEFAULT_PROMPTS, Session};
 use crate::train::spec::TrainSpec;
@@ -242,7 +242,13 @@ impl Worker {
         };
         let classes = session.class_embeddings(&prompts)?;
         let metrics = read_metrics(dir).unwrap_or_default();
-        let trained_on = read_training_set(dir)?;
+        // A damaged record is said and read as none: the run still opens.
+        let record = read_training_set_or_warn(dir, &mut |message| {
+            self.out.emit(Event::Failed {
+                task: "reading what the run has seen".into(),
+                message,
+            });
+        });
         let index = match &self.cohort {
             Some(cohort) => {
                 let p = self.out.progress("indexing studies", self.samples.len());
@@ -269,7 +275,7 @@ impl Worker {
             device: device_name(&device),
             metrics,
             indexed: index.as_ref().map_or(0, EmbeddingIndex::len),
-            seen: trained_on.map(|set| set.seen(self.samples.values()).into_iter().collect()),
+            seen: record.map(|set| set.seen(self.samples.values()).into_iter().collect()),
         };
         self.session = Some(session);
         self.classes = Some(classes);

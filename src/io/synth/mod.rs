@@ -136,20 +136,10 @@ pub fn generate_cohort(
         fs::remove_dir_all(&studies).map_err(|e| IoError::os("remove directory", &studies, e))?;
     }
     fs::create_dir_all(&studies).map_err(|e| IoError::os("create directory", &studies, e))?;
-    let anatomy = Anatomy::load()?;
-    let labels = assign_labels(cfg.n, cfg.seed);
-    let splits = stratified_split(&labels, cfg.seed);
-    let results: Vec<Result<(CohortEntry, bool, u64)>> = (0..cfg.n)
-        .into_par_iter()
-        .map(|i| {
-            let r = generate_study(out, i, labels[i], splits[i], cfg, &anatomy);
-            progress();
-            r
-        })
-        .collect();
+    let all: Vec<usize> = (0..cfg.n).collect();
     let mut entries = Vec::with_capacity(cfg.n);
     let (mut noisy, mut bytes) = (0, 0);
-    for r in results {
+    for r in generate_each(out, cfg, &all, progress)? {
         let (e, flipped, b) = r?;
         noisy += usize::from(flipped);
         bytes += b;
@@ -174,6 +164,49 @@ pub fn generate_cohort(
         .map_err(|e| IoError::invalid(out, e.to_string()))?;
     write_atomic(&out.join("synth.json"), text.as_bytes())?;
     Ok(summary)
+}
+
+/// Writes only the studies at `indices` (0-based) of the cohort `cfg` describes into
+/// `out/studies/`, each exactly as [`generate_cohort`] writes it (same label, split, images
+/// and report), and returns their cohort entries (no `cohort.csv` is written). Checks a few
+/// studies of a large cohort, such as a shipped run's training set, without generating it all.
+pub fn generate_studies(
+    out: &Path,
+    cfg: &SynthConfig,
+    indices: &[usize],
+) -> Result<Vec<CohortEntry>> {
+    cfg.validate().map_err(|e| IoError::invalid(out, e))?;
+    if let Some(i) = indices.iter().find(|&&i| i >= cfg.n) {
+        return Err(IoError::invalid(
+            out,
+            format!("study index {i} is outside a cohort of {}", cfg.n),
+        ));
+    }
+    generate_each(out, cfg, indices, &|| {})?
+        .into_iter()
+        .map(|r| r.map(|(e, _, _)| e))
+        .collect()
+}
+
+/// Generates the studies at `indices` in parallel: per study, its entry, whether its label
+/// was flipped, and the bytes written.
+fn generate_each(
+    out: &Path,
+    cfg: &SynthConfig,
+    indices: &[usize],
+    progress: &(dyn Fn() + Sync),
+) -> Result<Vec<Result<(CohortEntry, bool, u64)>>> {
+    let anatomy = Anatomy::load()?;
+    let labels = assign_labels(cfg.n, cfg.seed);
+    let splits = stratified_split(&labels, cfg.seed);
+    Ok(indices
+        .par_iter()
+        .map(|&i| {
+            let r = generate_study(out, i, labels[i], splits[i], cfg, &anatomy);
+            progress();
+            r
+        })
+        .collect())
 }
 
 /// Generates study `i` and returns its cohort entry, whether its label was flipped, and
