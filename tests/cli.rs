@@ -237,7 +237,10 @@ fn query_marks_the_studies_the_run_has_seen() {
     let out = query(&damaged);
     let table = ok(&out);
     assert_eq!(table.lines().count(), 9, "{table}");
-    assert!(!table.contains("(trained on)"), "{table}");
+    assert!(
+        !table.contains("(trained on)") && !table.contains("(selected on)"),
+        "{table}"
+    );
     let warning = String::from_utf8_lossy(&out.stderr);
     assert!(
         warning.contains("warning:") && warning.contains(&record.display().to_string()),

@@ -63,6 +63,15 @@ fn a_few_studies_generated_alone_are_those_of_the_whole_cohort() {
         .unwrap_err()
         .to_string();
     assert!(err.contains("index 6 is outside a cohort of 6"), "{err}");
+    let err = generate_studies(part.path(), &cfg, &[2, 2])
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("index 2 is given twice"), "{err}");
+    // Generating a study again replaces its folder: a stray file does not survive.
+    let rel = Path::new("studies").join(&entries[0].study_id);
+    fs::write(part.path().join(&rel).join("stray.txt"), "x").unwrap();
+    generate_studies(part.path(), &cfg, &[4]).unwrap();
+    assert!(all_files(&whole.path().join(&rel)) == all_files(&part.path().join(&rel)));
 }
 
 #[test]

@@ -50,13 +50,14 @@ fn bad_requests_become_readable_failures() {
     copy_run(&fixture().run, &damaged);
     std::fs::write(damaged.join(TRAINING_SET_FILE), "{\"studies\": [").unwrap();
     w.send(Command::OpenRun(damaged)).unwrap();
-    let m = failure(&w);
-    assert!(m.contains(TRAINING_SET_FILE), "{m}");
     let events = until(&w, |e| matches!(e, Event::RunOpened(_)));
     let Some(Event::RunOpened(run)) = events.last() else {
         unreachable!()
     };
     assert_eq!((run.indexed, run.seen.as_ref()), (10, None));
+    let problem = run.record_problem.as_deref().unwrap_or_default();
+    assert!(problem.contains(TRAINING_SET_FILE), "{problem}");
+    until(&w, |e| matches!(e, Event::Done));
     assert!(w.is_alive());
 }
 

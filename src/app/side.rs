@@ -1,7 +1,6 @@
 //! The window's frame: menu bar, status bar, help, and the cases panel (report, zero-shot
 //! probabilities, similar cases, text query).
 
-use std::collections::HashMap;
 use std::path::Path;
 
 use eframe::egui::{self, Color32};
@@ -13,7 +12,7 @@ use super::view::ViewState;
 use super::{FolderKind, Intent};
 use crate::config::{Label, Split};
 use crate::train::run::SHIPPED_RUNS;
-use crate::worker::{Command, RankedStudy, Thumbnail};
+use crate::worker::{Command, RankedStudy, RunInfo, Thumbnail};
 
 /// Colour of a class in plots and lists.
 pub fn label_colour(label: Label) -> Color32 {
@@ -64,7 +63,7 @@ pub fn top_bar_ui(
                         "run {} - {} studies indexed - {}",
                         run.dir.display(),
                         run.indexed,
-                        seen_summary(run.seen.as_ref())
+                        seen_summary(run)
                     ))
                     .on_hover_text(SEEN_HELP),
                 Some(run) => ui.label(format!("run {}", run.dir.display())),
@@ -81,9 +80,12 @@ pub const SEEN_HELP: &str = "Marked studies were in the open run's training set 
     not what the model does with a new study.";
 
 /// The status bar's word on what the open run saw of the cohort.
-fn seen_summary(seen: Option<&HashMap<String, Split>>) -> String {
-    let Some(seen) = seen else {
-        return "training set not recorded".into();
+fn seen_summary(run: &RunInfo) -> String {
+    let Some(seen) = &run.seen else {
+        return match run.record_problem {
+            Some(_) => "training-set record unreadable".into(),
+            None => "training set not recorded".into(),
+        };
     };
     let trained = seen.values().filter(|u| **u == Split::Train).count();
     match seen.len() {

@@ -126,6 +126,9 @@ impl AppState {
                 self.forget_results();
             }
             Event::RunOpened(info) => {
+                if let Some(problem) = &info.record_problem {
+                    self.push_error(problem.clone());
+                }
                 self.curves = Some((info.dir.clone(), info.metrics.clone()));
                 self.run = Some(info);
                 self.forget_results();
@@ -319,6 +322,7 @@ mod tests {
             metrics: Vec::new(),
             indexed: 1,
             seen: Some(seen.iter().map(|(id, u)| (id.to_string(), *u)).collect()),
+            record_problem: None,
         };
         s.apply(Event::RunOpened(run(&[("s1", Split::Train)])));
         assert_eq!(s.seen_by_run("s1"), Some("trained on"));
@@ -328,6 +332,15 @@ mod tests {
         assert_eq!(s.run.as_ref().map(|r| r.indexed), Some(0));
         s.apply(Event::RunOpened(run(&[("s1", Split::Val)])));
         assert_eq!(s.seen_by_run("s1"), Some("selected on"));
+        assert!(s.errors.is_empty());
+        // A run whose record could not be read opens unmarked, and the reason is shown.
+        s.apply(Event::RunOpened(crate::worker::RunInfo {
+            seen: None,
+            record_problem: Some("r/training_set.json: not a record".into()),
+            ..run(&[])
+        }));
+        assert_eq!(s.seen_by_run("s1"), None);
+        assert_eq!(s.errors, ["r/training_set.json: not a record"]);
     }
 
     fn loaded(id: &str) -> Arc<LoadedStudy> {

@@ -73,7 +73,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     // Scoring studies a run was trained or selected on is said, not refused (a train-split
     // eval is a fair question; reporting it as held-out is not).
     for dir in std::iter::once(&args.run.run).chain(args.against.as_ref()) {
-        let record = read_training_set_or_warn(dir, &mut |w| eprintln!("warning: {w}"));
+        let record =
+            read_training_set_or_warn(dir, "these numbers may not be held-out", &mut |w| {
+                eprintln!("warning: {w}")
+            });
         if let Some(warning) = record.and_then(|r| seen_warning(dir, &r, &studies.samples)) {
             eprintln!("warning: {warning}");
         }

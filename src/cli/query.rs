@@ -60,7 +60,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let session = args.run.open()?;
     // Matches the run has seen are marked in the table (the JSON keeps its four keys); a
     // damaged record is said and leaves them unmarked.
-    let record = read_training_set_or_warn(&args.run.run, &mut |w| eprintln!("warning: {w}"));
+    let record = read_training_set_or_warn(&args.run.run, "no match is marked", &mut |w| {
+        eprintln!("warning: {w}")
+    });
     // A saved index is used only while it holds the cohort as it is now; otherwise the
     // cohort is embedded again and the index saved.
     let current = cohort_entries(&args.cohort)?;

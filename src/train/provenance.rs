@@ -1,7 +1,7 @@
 //! What a run was trained on: `<run>/training_set.json` names every study of the training
 //! and validation splits (validation selects the kept epoch, so it is seen too) with the
-//! cache key of its images (SHA-256 over the preprocessing version, the model's input shape
-//! and the bytes of the three NIfTI files). Matching by key, not by id, finds a study in any
+//! cache key of its images (SHA-256 over the preprocessing version, the preprocessed tensor
+//! shape and the bytes of the three NIfTI files). Matching by key, not by id, finds a study in any
 //! cohort, under any name; so `eval` can say when it is scoring studies the run has seen, and
 //! the viewer can mark them. The match is byte-exact: a study re-saved or re-compressed is
 //! a new study to the record.
@@ -130,17 +130,23 @@ pub fn read_training_set(run: &Path) -> Result<Option<TrainingSet>, IoError> {
 }
 
 /// Reads a run's record for a reader that can do without it: a damaged record is passed to
-/// `warn` (in words, naming the file) and read as no record.
-pub fn read_training_set_or_warn(run: &Path, warn: &mut dyn FnMut(String)) -> Option<TrainingSet> {
+/// `warn` in words, naming the file and ending with what it means to this reader
+/// (`unknown_means`, e.g. "no match is marked"), and read as no record.
+pub fn read_training_set_or_warn(
+    run: &Path,
+    unknown_means: &str,
+    warn: &mut dyn FnMut(String),
+) -> Option<TrainingSet> {
     read_training_set(run).unwrap_or_else(|e| {
         warn(format!(
-            "{e}; which studies the run has seen is unknown, so none are marked"
+            "{e}; which studies the run has seen is unknown, so {unknown_means}"
         ));
         None
     })
 }
 
-/// Records `set` in the run folder (atomically), keeping what an earlier call recorded.
+/// Records `set` in the run folder (atomically), keeping the studies an earlier call
+/// recorded (fields this version does not know are not kept).
 pub fn record_training_set(run: &Path, set: TrainingSet) -> Result<(), IoError> {
     let set = match read_training_set(run)? {
         Some(old) => old.union(set),
@@ -274,18 +280,20 @@ mod tests {
             );
             let set = TrainingSet::of(&[sample("a", Split::Train, "k1")], &[]);
             assert!(record_training_set(dir.path(), set).is_err());
-            let read = read_training_set_or_warn(dir.path(), &mut |w| warnings.push(w));
+            let read = read_training_set_or_warn(dir.path(), "x", &mut |w| warnings.push(w));
             assert_eq!(read, None);
         }
         assert_eq!(warnings.len(), 2);
         assert!(
-            warnings.iter().all(|w| w.contains(TRAINING_SET_FILE)),
+            warnings
+                .iter()
+                .all(|w| w.contains(TRAINING_SET_FILE) && w.ends_with("so x")),
             "{warnings:?}"
         );
         // A later version's extra field does not make a record unreadable.
         std::fs::write(
             &path,
-            r#"{"studies": [{"study_id": "a", "split": "train", "key": "k1", "extra": 1}]}"#,
+            r#"{"version": 2, "studies": [{"study_id": "a", "split": "train", "key": "k1"}]}"#,
         )
         .unwrap();
         assert_eq!(

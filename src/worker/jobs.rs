@@ -242,12 +242,10 @@ impl Worker {
         };
         let classes = session.class_embeddings(&prompts)?;
         let metrics = read_metrics(dir).unwrap_or_default();
-        // A damaged record is said and read as none: the run still opens.
-        let record = read_training_set_or_warn(dir, &mut |message| {
-            self.out.emit(Event::Failed {
-                task: "reading what the run has seen".into(),
-                message,
-            });
+        // A damaged record is said (with the run) and read as none: the run still opens.
+        let mut record_problem = None;
+        let record = read_training_set_or_warn(dir, "no study is marked", &mut |w| {
+            record_problem = Some(w);
         });
         let index = match &self.cohort {
             Some(cohort) => {
@@ -275,6 +273,7 @@ impl Worker {
             device: device_name(&device),
             metrics,
             indexed: index.as_ref().map_or(0, EmbeddingIndex::len),
+            record_problem,
             seen: record.map(|set| set.seen(self.samples.values()).into_iter().collect()),
         };
         self.session = Some(session);

@@ -163,6 +163,8 @@ pub struct RunInfo {
     /// The open cohort's studies the run was trained (`train`) or selected (`val`) on,
     /// found by their images (`train::provenance`); `None` for a run that kept no record.
     pub seen: Option<HashMap<String, Split>>,
+    /// Why its record could not be read (`seen` is then `None`), for people.
+    pub record_problem: Option<String>,
 }
 
 /// A study read for display: full-resolution volumes in channel order (DWI, T2*, FLAIR).

@@ -168,19 +168,32 @@ pub fn generate_cohort(
 
 /// Writes only the studies at `indices` (0-based) of the cohort `cfg` describes into
 /// `out/studies/`, each exactly as [`generate_cohort`] writes it (same label, split, images
-/// and report), and returns their cohort entries (no `cohort.csv` is written). Checks a few
-/// studies of a large cohort, such as a shipped run's training set, without generating it all.
+/// and report; a folder already there is replaced), and returns their cohort entries (no
+/// `cohort.csv` is written). Checks a few studies of a large cohort, such as a shipped run's
+/// training set, without generating it all.
 pub fn generate_studies(
     out: &Path,
     cfg: &SynthConfig,
     indices: &[usize],
 ) -> Result<Vec<CohortEntry>> {
     cfg.validate().map_err(|e| IoError::invalid(out, e))?;
-    if let Some(i) = indices.iter().find(|&&i| i >= cfg.n) {
-        return Err(IoError::invalid(
-            out,
-            format!("study index {i} is outside a cohort of {}", cfg.n),
-        ));
+    for (k, &i) in indices.iter().enumerate() {
+        if i >= cfg.n {
+            return Err(IoError::invalid(
+                out,
+                format!("study index {i} is outside a cohort of {}", cfg.n),
+            ));
+        }
+        if indices[..k].contains(&i) {
+            return Err(IoError::invalid(
+                out,
+                format!("study index {i} is given twice"),
+            ));
+        }
+        let dir = out.join("studies").join(study_id(i));
+        if dir.exists() {
+            fs::remove_dir_all(&dir).map_err(|e| IoError::os("remove directory", &dir, e))?;
+        }
     }
     generate_each(out, cfg, indices, &|| {})?
         .into_iter()
@@ -209,6 +222,11 @@ fn generate_each(
         .collect())
 }
 
+/// The id of study `i` (0-based): `demo-0001` for the first.
+fn study_id(i: usize) -> String {
+    format!("demo-{:04}", i + 1)
+}
+
 /// Generates study `i` and returns its cohort entry, whether its label was flipped, and
 /// the bytes written.
 fn generate_study(
@@ -219,7 +237,7 @@ fn generate_study(
     cfg: &SynthConfig,
     anatomy: &Anatomy,
 ) -> Result<(CohortEntry, bool, u64)> {
-    let id = format!("demo-{:04}", i + 1);
+    let id = study_id(i);
     let dir = out.join("studies").join(&id);
     let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed);
     rng.set_stream(i as u64 + 1);
