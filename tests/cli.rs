@@ -3,6 +3,8 @@
 use std::path::Path;
 use std::process::{Command, Output};
 
+use brainclip::config::Split;
+
 pub(crate) fn brainclip(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_brainclip"))
         .args(args)
@@ -194,6 +196,33 @@ fn eval_against_a_baseline_pairs_the_same_studies() {
     assert!(!err.status.success());
     let msg = String::from_utf8_lossy(&err.stderr);
     assert!(msg.contains("no-such-run"), "{msg}");
+}
+
+#[test]
+fn classify_notes_when_the_run_has_seen_the_study() {
+    let f = crate::viewer_fixture::fixture();
+    let cohort = brainclip::io::cohort::read_cohort(&f.cohort).unwrap();
+    for split in [Split::Train, Split::Val, Split::Test] {
+        let e = cohort.entries.iter().find(|e| e.split == split).unwrap();
+        let out = brainclip(&[
+            "classify",
+            "--run",
+            f.run.to_str().unwrap(),
+            "--study",
+            f.cohort.join("studies").join(&e.study_id).to_str().unwrap(),
+        ]);
+        ok(&out);
+        let note = String::from_utf8_lossy(&out.stderr);
+        let want = match split {
+            Split::Train => Some("(trained on)"),
+            Split::Val => Some("(selected on)"),
+            Split::Test => None,
+        };
+        match want {
+            Some(how) => assert!(note.contains(how) && note.contains(&e.study_id), "{note}"),
+            None => assert!(!note.contains("has seen"), "{note}"),
+        }
+    }
 }
 
 #[test]

@@ -1,14 +1,17 @@
 //! `brainclip classify --run DIR --study PATH [--json]`: zero-shot class probabilities of any
-//! study folder (three NIfTI sequences and a report), from the prompts file.
+//! study folder (three NIfTI sequences and a report), from the prompts file. A note on
+//! stderr says when the run was trained or selected on the study (its `training_set.json`).
 
 use std::path::PathBuf;
 
 use super::run_args::RunArgs;
 use crate::config::Label;
 use crate::index::metrics::predictions;
+use crate::io::cache::cache_key;
 use crate::io::preprocess::preprocess_study;
 use crate::io::study::load_study;
 use crate::train::embed::embed_study;
+use crate::train::provenance::{how_seen, read_training_set_or_warn};
 use crate::train::session::{ClassPrompts, DEFAULT_PROMPTS};
 
 /// Arguments of `brainclip classify`.
@@ -41,6 +44,22 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             "the model's embedding of {} is not finite (a diverged run?)",
             args.study.display()
         );
+    }
+    let record = read_training_set_or_warn(
+        &args.run.run,
+        "it cannot say whether the run has seen this study",
+        &mut |w| eprintln!("warning: {w}"),
+    );
+    if let Some(record) = record {
+        let key = cache_key(&study)?;
+        if let Some(used) = record.by_key().get(key.as_str()) {
+            eprintln!(
+                "note: {} has seen {} ({}): these probabilities may be memorised",
+                args.run.run.display(),
+                args.study.display(),
+                how_seen(*used)
+            );
+        }
     }
     let all = session.zero_shot(&[image], &classes)?;
     // The same arg-max as `brainclip eval` (ties to the earlier class).
