@@ -116,8 +116,9 @@ fn curve_plot_id(id: &str, name: &str) -> egui::Id {
 }
 
 /// Loss, validation-recall and learning-rate curves of finished epochs, plus step losses,
-/// on one epoch axis (aligned: one y-axis width; linked: zoom and pan move all three); each legend sits in a corner its curve
-/// leaves free (the last epoch's points lie on the right edge).
+/// on one epoch axis (aligned: one y-axis width; linked: zoom and pan move all three); each
+/// legend sits in a corner its curve leaves free (the last epoch's points lie on the right
+/// edge).
 pub fn curves_ui(ui: &mut egui::Ui, id: &str, metrics: &[EpochMetrics], steps: &[[f64; 2]]) {
     let epoch = |f: fn(&EpochMetrics) -> f64| -> Vec<[f64; 2]> {
         metrics.iter().map(|m| [m.epoch as f64, f(m)]).collect()
@@ -127,7 +128,7 @@ pub fn curves_ui(ui: &mut egui::Ui, id: &str, metrics: &[EpochMetrics], steps: &
     // Zooming or panning one plot moves the others' epoch axis with it; so does the cursor.
     let group = egui::Id::unique((id, "epoch-axis"));
     let plot = |name: &str, corner: Corner| {
-        Plot::new(format!("{id}-{name}"))
+        Plot::new(name)
             .id(curve_plot_id(id, name))
             .link_axis(group, [true, false])
             .link_cursor(group, [true, false])

@@ -11,7 +11,7 @@ use crate::io::cache::cache_key;
 use crate::io::preprocess::preprocess_study;
 use crate::io::study::load_study;
 use crate::train::embed::embed_study;
-use crate::train::provenance::{how_seen, read_training_set_or_warn};
+use crate::train::provenance::{read_training_set_or_warn, seen_note};
 use crate::train::session::{ClassPrompts, DEFAULT_PROMPTS};
 
 /// Arguments of `brainclip classify`.
@@ -53,12 +53,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     if let Some(record) = record {
         let key = cache_key(&study)?;
         if let Some(used) = record.by_key().get(key.as_str()) {
-            eprintln!(
-                "note: {} has seen {} ({}): these probabilities may be memorised",
-                args.run.run.display(),
-                args.study.display(),
-                how_seen(*used)
-            );
+            let study = args.study.display().to_string();
+            let so = "these probabilities may be memorised";
+            eprintln!("{}", seen_note(&args.run.run, &study, *used, so));
         }
     }
     let all = session.zero_shot(&[image], &classes)?;

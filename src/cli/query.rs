@@ -11,7 +11,7 @@ use super::run_args::RunArgs;
 use crate::config::Label;
 use crate::train::CancelToken;
 use crate::train::indexing::{cohort_entries, load_or_build_index};
-use crate::train::provenance::{TrainingSet, how_seen, read_training_set_or_warn};
+use crate::train::provenance::{TrainingSet, how_seen, read_training_set_or_warn, seen_note};
 
 /// Arguments of `brainclip query`.
 #[derive(Debug, clap::Args)]
@@ -106,11 +106,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         && let Some(i) = index.position(id)
         && let Some(u) = seen.get(index.entries[i].key.as_str())
     {
-        eprintln!(
-            "note: {} has seen {id} ({}): its matches may be memorised pairs",
-            args.run.run.display(),
-            how_seen(*u)
-        );
+        let so = "its matches may be memorised pairs";
+        eprintln!("{}", seen_note(&args.run.run, id, *u, so));
     }
     let out: Vec<QueryHit> = hits
         .iter()

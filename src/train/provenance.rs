@@ -1,14 +1,15 @@
 //! What a run was trained on: `<run>/training_set.json` names every study of the training
 //! and validation splits (validation selects the kept epoch, so it is seen too) with the
 //! cache key of its images (SHA-256 over the preprocessing version, the preprocessed tensor
-//! shape and the bytes of the three NIfTI files). Matching by key, not by id, finds a study in any
-//! cohort, under any name; so `eval` can say when it is scoring studies the run has seen, and
-//! the viewer can mark them. The match is byte-exact: a study re-saved or re-compressed is
-//! a new study to the record.
+//! shape and the bytes of the three NIfTI files). Matching by key, not by id, finds a study
+//! in any cohort, under any name; so `eval` can say when it is scoring studies the run has
+//! seen, and the viewer can mark them. The match is byte-exact: a study re-saved or
+//! re-compressed is a new study to the record.
 //!
 //! The record informs; it never stops a run from being used. A damaged record is reported
-//! and then treated as missing by eval, query and the viewer ([`read_training_set_or_warn`]);
-//! only training, which adds to it, refuses to go on with one.
+//! and then treated as missing by eval, query, classify and the viewer
+//! ([`read_training_set_or_warn`]); only training, which adds to it, refuses to go on with
+//! one.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -94,6 +95,16 @@ impl TrainingSet {
             .filter_map(|s| by_key.get(s.key.as_str()).map(|u| (s.study_id.clone(), *u)))
             .collect()
     }
+}
+
+/// A note for people that the run at `run` has seen `study` (used as `used`), ending with
+/// what that means to the reader (`so`, e.g. "its matches may be memorised pairs").
+pub fn seen_note(run: &Path, study: &str, used: Split, so: &str) -> String {
+    format!(
+        "note: {} has seen {study} ({}): {so}",
+        run.display(),
+        how_seen(used)
+    )
 }
 
 /// How a run used a study it has seen, in words: "trained on" for a training study,

@@ -177,6 +177,7 @@ pub fn generate_studies(
     indices: &[usize],
 ) -> Result<Vec<CohortEntry>> {
     cfg.validate().map_err(|e| IoError::invalid(out, e))?;
+    // Every index is checked before any folder is touched.
     for (k, &i) in indices.iter().enumerate() {
         if i >= cfg.n {
             return Err(IoError::invalid(
@@ -190,6 +191,8 @@ pub fn generate_studies(
                 format!("study index {i} is given twice"),
             ));
         }
+    }
+    for &i in indices {
         let dir = out.join("studies").join(study_id(i));
         if dir.exists() {
             fs::remove_dir_all(&dir).map_err(|e| IoError::os("remove directory", &dir, e))?;
